@@ -1,0 +1,5 @@
+//! Documents and the formats they are read from and written to.
+
+mod document;
+
+pub use document::{Document, Source, ANNOTATION_KEY};

@@ -1,0 +1,15 @@
+//! glmkit: turn raw multilingual text corpora into GLM-4-ready pretraining data.
+//!
+//! - [`corpus`]: documents, readers and writers (JSONL, .zst, .gz, Parquet, plain text).
+//! - [`pipeline`]: per-document steps, the sharded executor, stats and resume.
+//! - [`dedup`]: exact, MinHash-LSH and line-level deduplication.
+//! - [`filter`]: normalization, language id and quality rules.
+//! - [`bpe`]: byte-level BPE pre-tokenizer, trainer, encoder and tokenizer formats.
+//! - [`model`]: the GLM-4 forward pass and perplexity scoring.
+
+pub mod bpe;
+pub mod corpus;
+pub mod dedup;
+pub mod filter;
+pub mod model;
+pub mod pipeline;
