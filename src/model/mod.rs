@@ -1,1 +1,21 @@
-//! (work in progress)
+//! The GLM-4 forward pass on candle, checkpoint loading, and perplexity.
+//!
+//! - [`GlmConfig`]: one config from transformers' `glm` / `glm4` or THUDM's `chatglm` config.json.
+//! - [`Checkpoint`]: memory-mapped (sharded) safetensors in transformers' or THUDM's names.
+//! - [`Glm4`]: the model; [`Batch`] and [`sequence_nll`] for per-sequence NLL and perplexity.
+
+mod batch;
+mod config;
+mod device;
+mod error;
+mod glm4;
+mod inspect;
+mod weights;
+
+pub use batch::{forward_batch, sequence_nll, token_nll, Batch, SequenceNll};
+pub use config::{ConfigLayout, GlmConfig};
+pub use device::{parse_device, parse_dtype};
+pub use error::ModelError;
+pub use glm4::Glm4;
+pub use inspect::{inspect, InspectReport};
+pub use weights::{expected_tensors, tensor_name, Checkpoint, Part, StoredTensor, WeightNames};
