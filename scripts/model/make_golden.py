@@ -186,3 +186,82 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+# --- scoring reference: tokenizer + strided windows (run after main()) ---
+
+SCORE_TEXTS = [
+    "the cat sat on the mat.",
+    "a dog and a cat went to the market to buy some fish and bread.",
+    "",
+    "zebras quietly quilt xylophones!",
+    " ".join(["the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat"] * 6),
+    "short",
+]
+SCORE_OPTIONS = {"max_tokens": 24, "stride": 10}
+
+
+def make_tokenizer(path):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.BpeTrainer(vocab_size=96, special_tokens=["<unk>", "[gMASK]", "<sop>"], limit_alphabet=30)
+    corpus = [
+        "the cat sat on the mat and the dog sat on the log",
+        "a market sells fish bread and fruit to the people of the town",
+        "the quick brown fox jumps over the lazy dog",
+    ] * 20
+    tok.train_from_iterator(corpus, trainer)
+    tok.save(path)
+    return tok
+
+
+def plan_windows(n, first_target, max_tokens, stride):
+    """Same plan as src/model/score/windows.rs: every target once, first window that holds it."""
+    first_target = max(first_target, 1)
+    out, scored_up_to, begin = [], first_target, 0
+    if n <= first_target:
+        return out
+    while True:
+        end = min(begin + max_tokens, n)
+        first = max(scored_up_to, begin + 1)
+        if first < end:
+            out.append((begin, end, first))
+            scored_up_to = end
+        if end == n:
+            return out
+        begin += stride
+
+
+def score_reference(out_dir):
+    from transformers import AutoModelForCausalLM
+
+    tok = make_tokenizer(os.path.join(out_dir, "tokenizer.json"))
+    prefix = [tok.token_to_id("[gMASK]"), tok.token_to_id("<sop>")]
+    model = AutoModelForCausalLM.from_pretrained(os.path.join(out_dir, "glm4-gqa"), dtype=torch.float32).eval()
+    docs = []
+    for text in SCORE_TEXTS:
+        ids = prefix + tok.encode(text, add_special_tokens=False).ids
+        total, predicted = 0.0, 0
+        for begin, end, first in plan_windows(len(ids), len(prefix), **SCORE_OPTIONS):
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([ids[begin:end]])).logits[0].double()
+            logp = torch.log_softmax(logits, dim=-1)
+            for t in range(first, end):
+                total -= logp[t - 1 - begin, ids[t]].item()
+                predicted += 1
+        docs.append({
+            "text": text,
+            "tokens": len(ids) - len(prefix),
+            "predicted": predicted,
+            "sum_nll": total,
+            "ppl": math.exp(total / predicted) if predicted else None,
+        })
+    with open(os.path.join(out_dir, "score_golden.json"), "w") as f:
+        json.dump({"model": "glm4-gqa", "options": SCORE_OPTIONS, "docs": docs}, f, indent=1)
+
+
+if __name__ == "__main__":
+    score_reference(OUT)

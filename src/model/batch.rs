@@ -4,6 +4,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::error::ModelError;
+use super::nll::token_nll;
 
 /// `{"input_ids": [[...], ...], "attention_mask": [[...], ...]}`, as transformers takes it. The
 /// mask is optional (all ones) and must be right padding: ones, then zeros.
@@ -116,13 +117,6 @@ impl SequenceNll {
             perplexity: mean_nll.exp(),
         }
     }
-}
-
-/// `-log_softmax(logits[t])[next]` computed in f64 from one f32 row of logits.
-pub fn token_nll(logits: &[f32], next: u32) -> f64 {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
-    let sum: f64 = logits.iter().map(|&x| (x as f64 - max).exp()).sum();
-    max + sum.ln() - logits[next as usize] as f64
 }
 
 /// Per-sequence NLL from f32 logits `[B, T, V]` flattened row-major.

@@ -10,12 +10,15 @@ mod device;
 mod error;
 mod glm4;
 mod inspect;
+mod nll;
+pub mod score;
 mod weights;
 
-pub use batch::{forward_batch, sequence_nll, token_nll, Batch, SequenceNll};
+pub use batch::{forward_batch, sequence_nll, Batch, SequenceNll};
 pub use config::{ConfigLayout, GlmConfig};
 pub use device::{parse_device, parse_dtype};
 pub use error::ModelError;
 pub use glm4::Glm4;
 pub use inspect::{inspect, InspectReport};
+pub use nll::{log_sum_exp, token_nll};
 pub use weights::{expected_tensors, tensor_name, Checkpoint, Part, StoredTensor, WeightNames};

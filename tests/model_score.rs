@@ -1,0 +1,229 @@
+//! Scoring documents against transformers run window by window (scripts/model/make_golden.py).
+
+use candle_core::{DType, Device};
+use glmkit::corpus::{Document, Source};
+use glmkit::model::score::{
+    Bucket, BucketCutoffs, BucketStep, PplThresholds, ScoreOptions, ScoreStep, Scorer, Tokenizer,
+};
+use glmkit::model::{Checkpoint, Glm4, GlmConfig};
+use glmkit::pipeline::{Step, Verdict};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/model")
+}
+
+fn golden() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures().join("score_golden.json")).unwrap())
+        .unwrap()
+}
+
+fn scorer(batch_tokens: usize) -> Scorer {
+    let golden = golden();
+    let dir = fixtures().join(golden["model"].as_str().unwrap());
+    let config = GlmConfig::from_dir(&dir).unwrap();
+    let model = Glm4::load(
+        &config,
+        &Checkpoint::open(&dir).unwrap(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
+    let options = ScoreOptions {
+        max_tokens: golden["options"]["max_tokens"].as_u64().unwrap() as usize,
+        stride: golden["options"]["stride"].as_u64().unwrap() as usize,
+        batch_tokens,
+    };
+    Scorer::new(model, Box::new(tokenizer), options).unwrap()
+}
+
+fn texts(golden: &Value) -> Vec<String> {
+    golden["docs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn scores_match_transformers_window_by_window() {
+    let golden = golden();
+    let texts = texts(&golden);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let scores = scorer(64).score_texts(&refs).unwrap();
+    for (score, expected) in scores.iter().zip(golden["docs"].as_array().unwrap()) {
+        assert_eq!(score.tokens as u64, expected["tokens"].as_u64().unwrap());
+        assert_eq!(
+            score.predicted as u64,
+            expected["predicted"].as_u64().unwrap()
+        );
+        match expected["ppl"].as_f64() {
+            Some(ppl) => {
+                let ours = score.perplexity().unwrap();
+                assert!(
+                    (ours - ppl).abs() / ppl < 1e-5,
+                    "{:?}: {ours} vs {ppl}",
+                    expected["text"]
+                );
+            }
+            None => assert_eq!(score.perplexity(), None),
+        }
+    }
+    // The long document needed several windows.
+    assert!(scores[4].tokens > 24);
+}
+
+#[test]
+fn a_document_scores_the_same_in_any_batch() {
+    let golden = golden();
+    let texts = texts(&golden);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let together = scorer(4096).score_texts(&refs).unwrap();
+    let small_batches = scorer(16).score_texts(&refs).unwrap();
+    let alone = scorer(4096);
+    for (i, text) in refs.iter().enumerate() {
+        let single = alone.score_texts(&[text]).unwrap()[0];
+        assert_eq!(
+            single.sum_nll.to_bits(),
+            together[i].sum_nll.to_bits(),
+            "doc {i}"
+        );
+        assert_eq!(
+            small_batches[i].sum_nll.to_bits(),
+            together[i].sum_nll.to_bits(),
+            "doc {i}"
+        );
+    }
+    // Nor on the number of threads.
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let single_threaded = one_thread.install(|| scorer(64).score_texts(&refs).unwrap());
+    for (a, b) in single_threaded.iter().zip(&together) {
+        assert_eq!(a.sum_nll.to_bits(), b.sum_nll.to_bits());
+    }
+}
+
+fn doc(id: &str, text: &str, lang: &str) -> Document {
+    let mut d = Document::new(
+        id,
+        text,
+        Source {
+            file: "test.jsonl".into(),
+            line: 1,
+        },
+    );
+    d.meta.insert("lang".into(), lang.into());
+    d
+}
+
+#[test]
+fn score_step_annotates_and_thresholds() {
+    let golden = golden();
+    let texts = texts(&golden);
+    let mut docs: Vec<Document> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| doc(&format!("d{i}"), t, if i % 2 == 0 { "en" } else { "zh" }))
+        .collect();
+    // English keeps everything below 1e6, Chinese nothing above 100.
+    let step = ScoreStep::new(
+        scorer(256),
+        PplThresholds::parse(&["1e6", "zh=100"]).unwrap(),
+    );
+    let verdicts = step.apply_batch(&mut docs);
+    for (i, (d, verdict)) in docs.iter().zip(&verdicts).enumerate() {
+        let expected = &golden["docs"][i];
+        assert_eq!(
+            d.annotation("tokens").unwrap().as_u64(),
+            expected["tokens"].as_u64()
+        );
+        match expected["ppl"].as_f64() {
+            None => {
+                assert!(d.annotation("ppl").is_none());
+                assert_eq!(*verdict, Verdict::Keep);
+            }
+            Some(ppl) => {
+                let ours = d.annotation("ppl").unwrap().as_f64().unwrap();
+                assert!((ours - ppl).abs() / ppl < 1e-5);
+                let nll = d.annotation("nll").unwrap().as_f64().unwrap();
+                assert!((nll.exp() - ours).abs() < 1e-9 * ours);
+                let rejected = d.field("lang").unwrap() == "zh" && ppl > 100.0;
+                match verdict {
+                    Verdict::Reject(r) => {
+                        assert!(rejected, "doc {i} rejected");
+                        assert_eq!(
+                            (r.step.as_str(), r.reason.as_str()),
+                            ("score", "perplexity")
+                        );
+                    }
+                    Verdict::Keep => assert!(!rejected, "doc {i} kept"),
+                }
+            }
+        }
+    }
+    // The same step on one document gives the same annotation.
+    let mut single = doc("x", &texts[1], "en");
+    step.apply(&mut single);
+    assert_eq!(single.annotation("ppl"), docs[1].annotation("ppl"));
+}
+
+#[test]
+fn bucket_step_splits_each_language_at_its_percentiles() {
+    let mut docs: Vec<Document> = (0..10)
+        .map(|i| {
+            let mut d = doc(&format!("d{i}"), "", if i < 5 { "en" } else { "zh" });
+            d.annotate(
+                "ppl",
+                if i < 5 {
+                    10.0 + i as f64
+                } else {
+                    100.0 * i as f64
+                },
+            );
+            d
+        })
+        .collect();
+    let cutoffs = BucketCutoffs::compute(
+        docs.iter()
+            .map(|d| ("", d.annotation("ppl").unwrap().as_f64().unwrap()))
+            .take(0),
+        (30.0, 60.0),
+    )
+    .unwrap();
+    assert!(cutoffs.languages.is_empty());
+    let pairs: Vec<(String, f64)> = docs
+        .iter()
+        .map(|d| {
+            (
+                glmkit::model::score::document_language(d),
+                d.annotation("ppl").unwrap().as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let cutoffs =
+        BucketCutoffs::compute(pairs.iter().map(|(l, p)| (l.as_str(), *p)), (30.0, 60.0)).unwrap();
+    let step = BucketStep::new(cutoffs, vec![Bucket::Head, Bucket::Middle]);
+    let verdicts: Vec<Verdict> = docs.iter_mut().map(|d| step.apply(d)).collect();
+    let buckets: Vec<&str> = docs
+        .iter()
+        .map(|d| d.annotation("bucket").unwrap().as_str().unwrap())
+        .collect();
+    // Five documents per language: ranks 0-1 head (<= 30th pct), 2 middle (<= 60th), 3-4 tail.
+    assert_eq!(
+        buckets,
+        ["head", "head", "middle", "tail", "tail", "head", "head", "middle", "tail", "tail"]
+    );
+    let rejected: Vec<bool> = verdicts
+        .iter()
+        .map(|v| matches!(v, Verdict::Reject(_)))
+        .collect();
+    assert_eq!(
+        rejected,
+        [false, false, false, true, true, false, false, false, true, true]
+    );
+}
