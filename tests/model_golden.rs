@@ -180,3 +180,24 @@ fn layouts_are_detected() {
             .parameters
     );
 }
+
+/// f32 weights are used in place from the map, with the same results as copied weights.
+#[test]
+fn mapped_weights_match_copied_weights() {
+    let golden = golden();
+    for name in ["glm-gqa", "chatglm-mqa", "glm4-gqa"] {
+        let dir = fixtures().join(name);
+        let config = GlmConfig::from_dir(&dir).unwrap();
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        let mapped = Glm4::load(&config, &checkpoint, DType::F32, &Device::Cpu).unwrap();
+        let copied = Glm4::load_copied(&config, &checkpoint, DType::F32, &Device::Cpu).unwrap();
+        assert!(mapped.weights_mapped() && !copied.weights_mapped());
+        for input in INPUTS {
+            let batch = golden.batch(input);
+            let (a, _) = forward_batch(&mapped, &batch).unwrap();
+            let (b, _) = forward_batch(&copied, &batch).unwrap();
+            let diff = max_logit_diff(&a, &b, &batch);
+            assert!(diff == 0.0, "{name} {input}: mapped vs copied {diff}");
+        }
+    }
+}

@@ -10,19 +10,46 @@ use candle_core::{DType, Device, Tensor, D};
 
 use super::config::GlmConfig;
 use super::error::ModelError;
+use super::mapped::MappedMatrix;
 use super::weights::{fused_qkv, tensor_name, Checkpoint, Part};
+
+/// A weight matrix `[out, in]`: a tensor of its own, or read in place from the mapped checkpoint
+/// (f32 on the CPU).
+enum Matrix {
+    Loaded(Tensor),
+    Mapped(MappedMatrix),
+}
+
+impl Matrix {
+    /// `x @ self^T` for `x` `[n, in]`.
+    fn matmul_t(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Matrix::Loaded(w) => x.matmul(&w.t()?),
+            Matrix::Mapped(w) => w.matmul_t(&x.contiguous()?),
+        }
+    }
+
+    /// Rows `ids` (an embedding lookup).
+    fn rows(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Matrix::Loaded(w) => w.index_select(ids, 0),
+            Matrix::Mapped(w) => w.rows(&ids.to_vec1::<u32>()?, ids.device()),
+        }
+    }
+}
 
 struct Layer {
     input_norm: Tensor,
-    /// `[Q; K; V]` rows, as THUDM stores them and as transformers' three projections stack.
-    qkv: Tensor,
+    /// `[Q; K; V]` rows: THUDM's fused matrix, or transformers' three projections stacked (when
+    /// loaded) or applied one after the other (when mapped).
+    qkv: Vec<Matrix>,
     qkv_bias: Option<Tensor>,
-    out_proj: Tensor,
+    out_proj: Matrix,
     post_self_attn_norm: Option<Tensor>,
     post_attention_norm: Tensor,
     /// `[gate; up]` rows.
-    gate_up: Tensor,
-    down: Tensor,
+    gate_up: Matrix,
+    down: Matrix,
     post_mlp_norm: Option<Tensor>,
 }
 
@@ -31,25 +58,61 @@ pub struct Glm4 {
     config: GlmConfig,
     dtype: DType,
     device: Device,
-    embedding: Tensor,
+    embedding: Matrix,
     layers: Vec<Layer>,
     final_norm: Tensor,
-    lm_head: Tensor,
+    lm_head: Matrix,
     /// `1 / theta^(2i / R)` for the R rotated dims of each head, in f32.
     inv_freq: Vec<f32>,
 }
 
 impl Glm4 {
-    /// Loads the weights of `checkpoint` for `config`, converted to `dtype`.
+    /// Loads the weights of `checkpoint` for `config`, converted to `dtype`. An f32 checkpoint
+    /// run in f32 on the CPU keeps its matrices in the map instead of copying them.
     pub fn load(
         config: &GlmConfig,
         checkpoint: &Checkpoint,
         dtype: DType,
         device: &Device,
     ) -> Result<Self, ModelError> {
+        Self::load_inner(config, checkpoint, dtype, device, true)
+    }
+
+    /// Like [`Glm4::load`], but copies every tensor out of the map.
+    pub fn load_copied(
+        config: &GlmConfig,
+        checkpoint: &Checkpoint,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        Self::load_inner(config, checkpoint, dtype, device, false)
+    }
+
+    fn load_inner(
+        config: &GlmConfig,
+        checkpoint: &Checkpoint,
+        dtype: DType,
+        device: &Device,
+        allow_mapped: bool,
+    ) -> Result<Self, ModelError> {
         let names = checkpoint.names;
         let get = |part: Part, shape: &[usize]| {
             checkpoint.load(&tensor_name(names, part), shape, dtype, device)
+        };
+        let in_place = allow_mapped && device.is_cpu() && dtype == DType::F32;
+        let matrix = |part: Part, rows: usize, cols: usize| -> Result<Matrix, ModelError> {
+            let name = tensor_name(names, part);
+            if in_place {
+                if let Some(mapped) = checkpoint.mapped_matrix(&name, rows, cols) {
+                    return Ok(Matrix::Mapped(mapped));
+                }
+            }
+            Ok(Matrix::Loaded(checkpoint.load(
+                &name,
+                &[rows, cols],
+                dtype,
+                device,
+            )?))
         };
         let h = config.hidden_size;
         let f = config.intermediate_size;
@@ -58,7 +121,7 @@ impl Glm4 {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
             let (qkv, qkv_bias) = if fused_qkv(names) {
-                let w = get(Part::QkvFusedWeight(i), &[config.qkv_size(), h])?;
+                let w = vec![matrix(Part::QkvFusedWeight(i), config.qkv_size(), h)?];
                 let b = match config.attention_bias {
                     true => Some(get(Part::QkvFusedBias(i), &[config.qkv_size()])?),
                     false => None,
@@ -66,9 +129,20 @@ impl Glm4 {
                 (w, b)
             } else {
                 let rows = [q_rows, kv_rows, kv_rows];
-                let w: Vec<Tensor> = (0..3)
-                    .map(|j| get(Part::QkvSplitWeight(i, j), &[rows[j], h]))
+                let mut w: Vec<Matrix> = (0..3)
+                    .map(|j| matrix(Part::QkvSplitWeight(i, j), rows[j], h))
                     .collect::<Result<_, _>>()?;
+                // Copied projections are stacked so that one product computes all three.
+                if w.iter().all(|m| matches!(m, Matrix::Loaded(_))) {
+                    let parts: Vec<Tensor> = w
+                        .drain(..)
+                        .filter_map(|m| match m {
+                            Matrix::Loaded(t) => Some(t),
+                            Matrix::Mapped(_) => None,
+                        })
+                        .collect();
+                    w = vec![Matrix::Loaded(Tensor::cat(&parts, 0)?)];
+                }
                 let b = match config.attention_bias {
                     true => {
                         let b: Vec<Tensor> = (0..3)
@@ -78,7 +152,7 @@ impl Glm4 {
                     }
                     false => None,
                 };
-                (Tensor::cat(&w, 0)?, b)
+                (w, b)
             };
             let sandwich = |part: Part| -> Result<Option<Tensor>, ModelError> {
                 match config.sandwich_norms {
@@ -90,20 +164,20 @@ impl Glm4 {
                 input_norm: get(Part::InputNorm(i), &[h])?,
                 qkv,
                 qkv_bias,
-                out_proj: get(Part::OutProj(i), &[h, q_rows])?,
+                out_proj: matrix(Part::OutProj(i), h, q_rows)?,
                 post_self_attn_norm: sandwich(Part::PostSelfAttnNorm(i))?,
                 post_attention_norm: get(Part::PostAttentionNorm(i), &[h])?,
-                gate_up: get(Part::GateUp(i), &[2 * f, h])?,
-                down: get(Part::Down(i), &[h, f])?,
+                gate_up: matrix(Part::GateUp(i), 2 * f, h)?,
+                down: matrix(Part::Down(i), h, f)?,
                 post_mlp_norm: sandwich(Part::PostMlpNorm(i))?,
             });
         }
-        let embedding = get(Part::Embedding, &[config.vocab_size, h])?;
+        let embedding = matrix(Part::Embedding, config.vocab_size, h)?;
         let lm_head_name = tensor_name(names, Part::LmHead);
         let lm_head = if config.tie_word_embeddings && !checkpoint.contains(&lm_head_name) {
-            embedding.clone()
+            matrix(Part::Embedding, config.vocab_size, h)?
         } else {
-            get(Part::LmHead, &[config.vocab_size, h])?
+            matrix(Part::LmHead, config.vocab_size, h)?
         };
         let rotary = config.rotary_dim();
         let inv_freq = (0..rotary / 2)
@@ -133,6 +207,11 @@ impl Glm4 {
         &self.device
     }
 
+    /// Whether the weight matrices are read in place from the mapped checkpoint.
+    pub fn weights_mapped(&self) -> bool {
+        matches!(self.lm_head, Matrix::Mapped(_))
+    }
+
     /// Final hidden states `[B, T, H]` for `ids` `[B, T]` (u32), where `lengths[b]` leading
     /// positions of row b are real tokens and the rest is right padding.
     pub fn hidden_states(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor, ModelError> {
@@ -144,7 +223,7 @@ impl Glm4 {
             )));
         }
         let h = self.config.hidden_size;
-        let mut x = self.embedding.index_select(&ids.flatten_all()?, 0)?; // [B*T, H]
+        let mut x = self.embedding.rows(&ids.flatten_all()?)?; // [B*T, H]
         let (cos, sin) = self.rotary_tables(t)?;
         let mask = self.attention_mask(t, lengths)?;
         for layer in &self.layers {
@@ -177,7 +256,7 @@ impl Glm4 {
 
     /// Logits `[N, V]` (in the model dtype) for hidden states `[N, H]`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
-        Ok(hidden.matmul(&self.lm_head.t()?)?)
+        Ok(self.lm_head.matmul_t(hidden)?)
     }
 
     /// Full logits `[B, T, V]` as f32.
@@ -239,7 +318,16 @@ impl Glm4 {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         let groups = nh / nkv;
-        let mut qkv = x.matmul(&layer.qkv.t()?)?;
+        let mut qkv = match layer.qkv.as_slice() {
+            [fused] => fused.matmul_t(x)?,
+            parts => Tensor::cat(
+                &parts
+                    .iter()
+                    .map(|w| w.matmul_t(x))
+                    .collect::<Result<Vec<_>, _>>()?,
+                1,
+            )?,
+        };
         if let Some(bias) = &layer.qkv_bias {
             qkv = qkv.broadcast_add(bias)?;
         }
@@ -264,7 +352,7 @@ impl Glm4 {
             .reshape((b, nh, t, hd))?
             .transpose(1, 2)?
             .reshape((b * t, nh * hd))?;
-        Ok(out.matmul(&layer.out_proj.t()?)?)
+        Ok(layer.out_proj.matmul_t(&out)?)
     }
 
     /// Rotates the first R dims of each head in interleaved pairs `(x[2i], x[2i+1])`.
@@ -284,9 +372,9 @@ impl Glm4 {
 
     fn mlp(&self, layer: &Layer, x: &Tensor) -> Result<Tensor, ModelError> {
         let f = self.config.intermediate_size;
-        let gate_up = x.matmul(&layer.gate_up.t()?)?;
+        let gate_up = layer.gate_up.matmul_t(x)?;
         let act = (gate_up.narrow(1, 0, f)?.silu()? * gate_up.narrow(1, f, f)?)?;
-        Ok(act.matmul(&layer.down.t()?)?)
+        Ok(layer.down.matmul_t(&act)?)
     }
 }
 

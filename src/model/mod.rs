@@ -10,6 +10,7 @@ mod device;
 mod error;
 mod glm4;
 mod inspect;
+mod mapped;
 mod nll;
 pub mod score;
 mod weights;

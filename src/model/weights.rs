@@ -6,9 +6,11 @@ use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::config::GlmConfig;
 use super::error::ModelError;
+use super::mapped::MappedMatrix;
 
 /// How the tensors of a checkpoint are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,7 +37,7 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub names: WeightNames,
-    mapped: MmapedSafetensors,
+    mapped: Arc<MmapedSafetensors>,
     stored: BTreeMap<String, StoredTensor>,
 }
 
@@ -79,7 +81,7 @@ impl Checkpoint {
             dir: dir.to_path_buf(),
             files,
             names,
-            mapped,
+            mapped: Arc::new(mapped),
             stored,
         })
     }
@@ -133,6 +135,12 @@ impl Checkpoint {
         } else {
             tensor.to_dtype(dtype)?
         })
+    }
+
+    /// A `[rows, cols]` matrix used in place from the map, if it is stored as aligned f32 with
+    /// that shape; otherwise it has to be loaded (and its errors come from [`Checkpoint::load`]).
+    pub fn mapped_matrix(&self, name: &str, rows: usize, cols: usize) -> Option<MappedMatrix> {
+        MappedMatrix::new(self.mapped.clone(), name, rows, cols)
     }
 
     /// The tensors the model expects under this checkpoint's names, with their shapes.

@@ -2,7 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use glmkit::model::score::{ScoreOptions, Scorer, Tokenizer};
 use glmkit::model::{self, Batch, Checkpoint, Glm4, GlmConfig};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -36,6 +38,67 @@ enum ModelCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Score the texts of a JSONL file and print one JSON line per document (id, tokens, nll, ppl)
+    /// and a summary with tokens/s on stderr. For checks and benchmarks; `glmkit score` runs the
+    /// same scorer over corpora.
+    Score {
+        /// Model directory (config.json + safetensors).
+        #[arg(long)]
+        model: PathBuf,
+        /// tokenizer.json; defaults to MODEL/tokenizer.json.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// JSON Lines with a `text` field (and optionally `id`).
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        scoring: ScoringArgs,
+    },
+}
+
+/// Model, batching and window settings shared by the scoring commands.
+#[derive(Args, Clone)]
+pub struct ScoringArgs {
+    /// Longest window the model sees, in tokens (prefix included).
+    #[arg(long, default_value_t = 1024)]
+    pub max_tokens: usize,
+    /// Distance between window starts in long documents (default: max-tokens / 2).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Padded tokens per model call.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_tokens: usize,
+    /// f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// cpu or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+impl ScoringArgs {
+    /// Loads the model and tokenizer into a scorer.
+    pub fn scorer(
+        &self,
+        model_dir: &std::path::Path,
+        tokenizer: Option<&std::path::Path>,
+    ) -> Result<Scorer> {
+        let device = model::parse_device(&self.device)?;
+        let dtype = model::parse_dtype(&self.dtype)?;
+        let config = GlmConfig::from_dir(model_dir)?;
+        let checkpoint = Checkpoint::open(model_dir)?;
+        let glm = Glm4::load(&config, &checkpoint, dtype, &device)?;
+        let tokenizer_path = tokenizer
+            .map(PathBuf::from)
+            .unwrap_or_else(|| model_dir.join("tokenizer.json"));
+        let tokenizer = Tokenizer::open(&tokenizer_path)?;
+        let options = ScoreOptions {
+            max_tokens: self.max_tokens,
+            stride: self.stride.unwrap_or((self.max_tokens / 2).max(1)),
+            batch_tokens: self.batch_tokens,
+        };
+        Ok(Scorer::new(glm, Box::new(tokenizer), options)?)
+    }
 }
 
 pub fn run(args: ModelArgs) -> Result<()> {
@@ -76,6 +139,58 @@ pub fn run(args: ModelArgs) -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             println!("{}", serde_json::json!({ "sequences": sequences }));
+            Ok(())
+        }
+        ModelCommand::Score {
+            model: dir,
+            tokenizer,
+            input,
+            scoring,
+        } => {
+            let scorer = scoring.scorer(&dir, tokenizer.as_deref())?;
+            let file = std::fs::File::open(&input)
+                .with_context(|| format!("opening {}", input.display()))?;
+            let mut ids = Vec::new();
+            let mut texts = Vec::new();
+            for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+                let line = line.with_context(|| format!("reading {}", input.display()))?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let record: serde_json::Value = serde_json::from_str(&line)
+                    .with_context(|| format!("{}:{}: not JSON", input.display(), n + 1))?;
+                let Some(text) = record.get("text").and_then(|t| t.as_str()) else {
+                    bail!("{}:{}: no string field `text`", input.display(), n + 1);
+                };
+                ids.push(
+                    record
+                        .get("id")
+                        .cloned()
+                        .unwrap_or_else(|| format!("{}", n + 1).into()),
+                );
+                texts.push(text.to_string());
+            }
+            let start = std::time::Instant::now();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let scores = scorer.score_texts(&refs)?;
+            let seconds = start.elapsed().as_secs_f64();
+            let mut out = std::io::stdout().lock();
+            for (id, score) in ids.iter().zip(&scores) {
+                let line = serde_json::json!({
+                    "id": id, "tokens": score.tokens, "predicted": score.predicted,
+                    "nll": score.nll(), "ppl": score.perplexity(),
+                });
+                writeln!(out, "{line}")?;
+            }
+            let predicted: usize = scores.iter().map(|s| s.predicted).sum();
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "documents": scores.len(), "predicted_tokens": predicted,
+                    "seconds": (seconds * 1000.0).round() / 1000.0,
+                    "tokens_per_s": (predicted as f64 / seconds * 10.0).round() / 10.0,
+                })
+            );
             Ok(())
         }
     }
