@@ -22,6 +22,7 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--max-tokens", type=int, default=512)
 p.add_argument("--stride", type=int, default=256)
 p.add_argument("--batch-tokens", type=int, default=1024)
+p.add_argument("--docs", help="JSONL of documents (default BENCH_DIR/docs.jsonl)")
 p.add_argument("--out")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
@@ -45,12 +46,12 @@ def plan_windows(n, first_target, max_tokens, stride):
 
 tok = Tokenizer.from_file(os.path.join(args.bench_dir, "tokenizer.json"))
 model = AutoModelForCausalLM.from_pretrained(os.path.join(args.bench_dir, "model"), dtype=torch.float32).eval()
-docs = [json.loads(l) for l in open(os.path.join(args.bench_dir, "docs.jsonl"))]
+docs = [json.loads(l) for l in open(args.docs or os.path.join(args.bench_dir, "docs.jsonl"))]
 prefix = [tok.token_to_id("[gMASK]"), tok.token_to_id("<sop>")]
 
 start = time.perf_counter()
 seqs = [prefix + e.ids for e in tok.encode_batch([d["text"] for d in docs], add_special_tokens=False)]
-jobs = [(len(w[1]) if False else w[1] - w[0], i, w) for i, s in enumerate(seqs)
+jobs = [(w[1] - w[0], i, w) for i, s in enumerate(seqs)
         for w in plan_windows(len(s), len(prefix), args.max_tokens, args.stride)]
 jobs.sort(key=lambda j: j[0])
 sums = [0.0] * len(docs)
