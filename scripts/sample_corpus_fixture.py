@@ -18,7 +18,7 @@ MAX_CHARS = 3000
 
 def read_zst(path):
     out = subprocess.run(["zstd", "-dc", path], check=True, capture_output=True).stdout
-    return [json.loads(line) for line in out.decode("utf-8").splitlines() if line]
+    return [json.loads(line) for line in out.decode("utf-8").split("\n") if line]
 
 
 def main(corpus_dir, out_dir):
