@@ -1,16 +1,26 @@
 //! The glmkit command line: parse, call the library, print. Each command group lives in its own
 //! module under `src/bin/glmkit/`.
 
+// Command groups live in src/bin/glmkit/ (the binary's root is this file, hence the paths).
+#[path = "glmkit/common.rs"]
+mod common;
+#[path = "glmkit/corpus.rs"]
+mod corpus;
+
 use clap::{Parser, Subcommand};
 
 #[path = "glmkit/model.rs"]
 mod model;
+#[path = "glmkit/score.rs"]
+mod score;
 
 #[derive(Parser)]
 #[command(
     name = "glmkit",
     version,
-    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data"
+    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data",
+    after_help = "Every command that writes documents writes OUT/kept, OUT/rejected, OUT/quarantine and \
+                  OUT/stats.json, and can run as shard i of n (--shard, or a Slurm array)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,13 +29,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert between corpus formats and re-shard.
+    Convert(corpus::ConvertArgs),
+    /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
+    Stats(corpus::StatsArgs),
     /// Inspect a GLM-4 checkpoint or run its forward pass.
     Model(model::ModelArgs),
+    /// Score documents by perplexity under a GLM-4 model; threshold and bucket them.
+    Score(score::ScoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Convert(args) => corpus::convert(args),
+        Command::Stats(args) => corpus::stats(args),
         Command::Model(args) => model::run(args),
+        Command::Score(args) => score::run(args),
     }
 }

@@ -1,0 +1,128 @@
+//! `glmkit score`: annotate documents with their perplexity under a GLM-4 model, drop those above
+//! a threshold, and split the rest into CCNet-style per-language buckets.
+
+use crate::common::{InputArgs, OutputArgs};
+use crate::model::ScoringArgs;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use glmkit::corpus::{expand_inputs, CorpusReader};
+use glmkit::model::score::{
+    document_language, Bucket, BucketCutoffs, BucketStep, PplThresholds, ScoreStep,
+};
+use glmkit::pipeline::{self, Step, KEPT};
+use std::path::PathBuf;
+
+/// Score documents by perplexity (`glmkit.ppl`, `glmkit.nll`, `glmkit.tokens`).
+///
+/// With --buckets, the scoring pass writes OUT/scored/ and a second pass splits OUT/scored/kept
+/// into OUT/ by per-language perplexity percentiles (cutoffs in OUT/ppl_cutoffs.json).
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Model directory (config.json + safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// tokenizer.json; defaults to MODEL/tokenizer.json.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    #[command(flatten)]
+    scoring: ScoringArgs,
+    /// Highest perplexity kept: `1000` for every language and/or `zh=300,en=200` (repeatable).
+    #[arg(long, value_name = "PPL|LANG=PPL")]
+    max_ppl: Vec<String>,
+    /// Keep only these CCNet buckets (head, middle, tail) by per-language percentiles.
+    #[arg(long, value_name = "LIST")]
+    buckets: Option<String>,
+    /// The two percentiles that separate head | middle | tail.
+    #[arg(long, default_value = "30,60", value_name = "LOW,HIGH")]
+    percentiles: String,
+    /// Documents per scoring batch handed to the model (windows are then batched by length).
+    #[arg(long, default_value_t = 256)]
+    batch_docs: usize,
+}
+
+pub fn run(args: ScoreArgs) -> Result<()> {
+    let thresholds = PplThresholds::parse(&args.max_ppl)?;
+    let keep = args
+        .buckets
+        .as_deref()
+        .map(Bucket::parse_list)
+        .transpose()?;
+    let percentiles = parse_percentiles(&args.percentiles)?;
+    let files = args.input.files()?;
+    let mut options = args.output.run_options(&args.input)?;
+    options.batch_docs = args.batch_docs.max(1);
+    let Some(keep) = keep else {
+        let step = ScoreStep::new(
+            args.scoring
+                .scorer(&args.model, args.tokenizer.as_deref())?,
+            thresholds,
+        );
+        let summary = pipeline::run(&files, &[Box::new(step) as Box<dyn Step>], &options)?;
+        return args.output.finish(&summary);
+    };
+    if options.shard.count > 1 {
+        bail!(
+            "--buckets needs the whole scored corpus: run the shards without --buckets into the same \
+             --output, then once more with --buckets (finished files are not scored again)"
+        );
+    }
+    // Pass 1: score into OUT/scored/ (resumable like any run).
+    let root = args.output.output.clone();
+    options.output = root.join("scored");
+    let step = ScoreStep::new(
+        args.scoring
+            .scorer(&args.model, args.tokenizer.as_deref())?,
+        thresholds,
+    );
+    let scored = pipeline::run(&files, &[Box::new(step) as Box<dyn Step>], &options)?;
+    args.output.finish(&scored)?;
+
+    // Cutoffs over every scored document that was kept.
+    let kept = expand_inputs(&[options.output.join(KEPT).to_string_lossy().into_owned()])?;
+    let mut pairs: Vec<(String, f64)> = Vec::new();
+    let mut skipped = 0u64;
+    for file in &kept {
+        for doc in CorpusReader::open(file, &options.read)?.documents(&mut skipped) {
+            if let Some(ppl) = doc.annotation("ppl").and_then(|v| v.as_f64()) {
+                pairs.push((document_language(&doc), ppl));
+            }
+        }
+    }
+    if skipped > 0 {
+        bail!(
+            "{skipped} scored records could not be read back from {}",
+            options.output.display()
+        );
+    }
+    let cutoffs = BucketCutoffs::compute(pairs.iter().map(|(l, p)| (l.as_str(), *p)), percentiles)?;
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let cutoffs_path = root.join("ppl_cutoffs.json");
+    pipeline::write_atomic(
+        &cutoffs_path,
+        serde_json::to_string_pretty(&cutoffs)?.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", cutoffs_path.display()))?;
+
+    // Pass 2: bucket the scored documents into OUT/.
+    options.output = root;
+    options.force = true; // cutoffs change with the corpus, so bucketing is always redone
+    let step = BucketStep::new(cutoffs, keep);
+    let summary = pipeline::run(&kept, &[Box::new(step) as Box<dyn Step>], &options)?;
+    args.output.finish(&summary)
+}
+
+fn parse_percentiles(text: &str) -> Result<(f64, f64)> {
+    let parts: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--percentiles `{text}`: expected LOW,HIGH"))?;
+    match parts.as_slice() {
+        [low, high] => Ok((*low, *high)),
+        _ => bail!("--percentiles `{text}`: expected two numbers, LOW,HIGH"),
+    }
+}
