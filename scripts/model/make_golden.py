@@ -225,10 +225,11 @@ def plan_windows(n, first_target, max_tokens, stride):
     if n <= first_target:
         return out
     while True:
-        end = min(begin + max_tokens, n)
-        first = max(scored_up_to, begin + 1)
+        begin_eff = min(begin, scored_up_to - 1)
+        end = min(begin_eff + max_tokens, n)
+        first = max(scored_up_to, begin_eff + 1)
         if first < end:
-            out.append((begin, end, first))
+            out.append((begin_eff, end, first))
             scored_up_to = end
         if end == n:
             return out

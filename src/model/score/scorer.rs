@@ -8,7 +8,7 @@
 //! least [`MIN_ROWS`] rows, because gemm picks other kernels (with another order of sums) for
 //! very small products, while above that a row's result does not depend on the other rows.
 
-use candle_core::{DType, Tensor};
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::tokenizer::TextEncoder;
@@ -235,7 +235,21 @@ impl Scorer {
                 .model
                 .logits(&hidden.index_select(&chunk_rows, 0)?)?
                 .to_dtype(DType::F32)?;
-            let logits: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+            let logits = if logits.device().is_cpu() {
+                logits
+            } else {
+                logits.to_device(&Device::Cpu)?
+            };
+            // Read the logits in place rather than copying them out.
+            let (storage, layout) = logits.storage_and_layout();
+            let (Storage::Cpu(CpuStorage::F32(all)), Some((begin, end))) =
+                (&*storage, layout.contiguous_offsets())
+            else {
+                return Err(ModelError::Input(
+                    "logits are not a contiguous f32 CPU tensor".into(),
+                ));
+            };
+            let logits = &all[begin..end];
             nll.par_extend(
                 logits[..n * vocab]
                     .par_chunks(vocab)

@@ -2,7 +2,9 @@
 //!
 //! A document of n tokens is cut into windows of at most `max_tokens`, starting every `stride`
 //! tokens (as transformers' perplexity guide does): every target token is scored exactly once,
-//! in the first window that contains it, with the window's earlier tokens as context.
+//! in the first window that contains it, with the window's earlier tokens as context. Unlike the
+//! guide, a window never starts on its first target (which would leave it no context and
+//! unscored when `stride == max_tokens`): it starts one token earlier.
 
 /// One model call's worth of a document: tokens `[begin, end)`, scoring the targets `[first, end)`
 /// (target t is predicted from the logits at position t - 1).
@@ -45,8 +47,11 @@ pub fn plan_windows(
     }
     let mut windows = Vec::new();
     let mut scored_up_to = first_target;
-    let mut begin = 0;
+    let mut nominal_begin = 0;
     loop {
+        // A window starts early enough that its first target has a token of context (with
+        // stride == max_tokens the nominal start would leave it none).
+        let begin = nominal_begin.min(scored_up_to - 1);
         let end = (begin + max_tokens).min(n);
         let first = scored_up_to.max(begin + 1);
         if first < end {
@@ -56,7 +61,7 @@ pub fn plan_windows(
         if end == n {
             return windows;
         }
-        begin += stride;
+        nominal_begin += stride;
     }
 }
 
