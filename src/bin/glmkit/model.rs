@@ -74,6 +74,10 @@ pub struct ScoringArgs {
     /// cpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Copy f32 weights out of the mapped checkpoint instead of using them in place (to compare
+    /// memory use).
+    #[arg(long)]
+    pub copy_weights: bool,
 }
 
 impl ScoringArgs {
@@ -87,7 +91,11 @@ impl ScoringArgs {
         let dtype = model::parse_dtype(&self.dtype)?;
         let config = GlmConfig::from_dir(model_dir)?;
         let checkpoint = Checkpoint::open(model_dir)?;
-        let glm = Glm4::load(&config, &checkpoint, dtype, &device)?;
+        let glm = if self.copy_weights {
+            Glm4::load_copied(&config, &checkpoint, dtype, &device)?
+        } else {
+            Glm4::load(&config, &checkpoint, dtype, &device)?
+        };
         let tokenizer_path = tokenizer
             .map(PathBuf::from)
             .unwrap_or_else(|| model_dir.join("tokenizer.json"));
@@ -189,9 +197,35 @@ pub fn run(args: ModelArgs) -> Result<()> {
                     "documents": scores.len(), "predicted_tokens": predicted,
                     "seconds": (seconds * 1000.0).round() / 1000.0,
                     "tokens_per_s": (predicted as f64 / seconds * 10.0).round() / 10.0,
+                    "weights_mapped": scorer.model().weights_mapped(),
+                    "memory_kib": memory_kib(),
                 })
             );
             Ok(())
         }
     }
+}
+
+/// Peak and current resident memory split into anonymous (heap) and file-backed (mapped) pages,
+/// from /proc/self/status; empty where that file does not exist.
+fn memory_kib() -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return out;
+    };
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if matches!(key, "VmHWM" | "VmRSS" | "RssAnon" | "RssFile") {
+            if let Some(kib) = value
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                out.insert(key.to_string(), kib.into());
+            }
+        }
+    }
+    out
 }
