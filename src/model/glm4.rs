@@ -6,7 +6,8 @@
 //! transformers' `modeling_glm.py` / `modeling_glm4.py`: rotary tables and the attention softmax
 //! in f32, RMSNorm in f32 and cast back before the weight multiply.
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor, D};
+use std::sync::Mutex;
 
 use super::config::GlmConfig;
 use super::error::ModelError;
@@ -64,6 +65,9 @@ pub struct Glm4 {
     lm_head: Matrix,
     /// `1 / theta^(2i / R)` for the R rotated dims of each head, in f32.
     inv_freq: Vec<f32>,
+    /// Reused for logits computed from mapped weights: a fresh `[rows, vocab]` buffer per call
+    /// would fault in (and zero) tens of MB each time.
+    logit_buffer: Mutex<Vec<f32>>,
 }
 
 impl Glm4 {
@@ -192,6 +196,7 @@ impl Glm4 {
             lm_head,
             layers,
             inv_freq,
+            logit_buffer: Mutex::new(Vec::new()),
         })
     }
 
@@ -257,6 +262,42 @@ impl Glm4 {
     /// Logits `[N, V]` (in the model dtype) for hidden states `[N, H]`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor, ModelError> {
         Ok(self.lm_head.matmul_t(hidden)?)
+    }
+
+    /// Calls `f` with the f32 logits `[N, V]` (row-major) of hidden states `[N, H]`, without
+    /// allocating a new buffer when the LM head is mapped.
+    pub fn with_logits<R>(
+        &self,
+        hidden: &Tensor,
+        f: impl FnOnce(&[f32]) -> R,
+    ) -> Result<R, ModelError> {
+        if let (Matrix::Mapped(head), DType::F32) = (&self.lm_head, hidden.dtype()) {
+            let hidden = hidden.contiguous()?;
+            let (n, _) = hidden.dims2()?;
+            let (storage, layout) = hidden.storage_and_layout();
+            if let (Storage::Cpu(CpuStorage::F32(all)), Some((begin, end))) =
+                (&*storage, layout.contiguous_offsets())
+            {
+                let mut buffer = self
+                    .logit_buffer
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                head.matmul_t_into(&all[begin..end], n, &mut buffer)?;
+                return Ok(f(&buffer));
+            }
+        }
+        let logits = self
+            .logits(hidden)?
+            .to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?
+            .contiguous()?;
+        let (storage, layout) = logits.storage_and_layout();
+        match (&*storage, layout.contiguous_offsets()) {
+            (Storage::Cpu(CpuStorage::F32(all)), Some((begin, end))) => Ok(f(&all[begin..end])),
+            _ => Err(ModelError::Input(
+                "logits are not a contiguous f32 CPU tensor".into(),
+            )),
+        }
     }
 
     /// Full logits `[B, T, V]` as f32.

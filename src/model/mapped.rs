@@ -60,6 +60,59 @@ impl MappedMatrix {
         x.apply_op1_no_bwd(self)
     }
 
+    /// `x @ self^T` for `x` `[m, cols]` row-major into `dst` (resized to `[m, rows]`), so that a
+    /// caller can reuse one buffer instead of faulting in fresh pages for every product.
+    pub fn matmul_t_into(
+        &self,
+        x: &[f32],
+        m: usize,
+        dst: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
+        let (n, k) = (self.rows, self.cols);
+        if x.len() != m * k {
+            candle_core::bail!(
+                "{}: input has {} values, expected {m} x {k}",
+                self.name,
+                x.len()
+            )
+        }
+        let w = self.data()?;
+        dst.resize(m * n, 0.0);
+        let threads = candle_core::utils::get_num_threads();
+        let parallelism = if threads > 1 {
+            gemm::Parallelism::Rayon(threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: dst is [m, n] row-major, x is [m, k] row-major and w is [n, k] row-major, read
+        // as its transpose [k, n] (row stride 1, column stride k), all within their slices. With
+        // alpha = 0 and read_dst = false gemm only writes dst.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                x.as_ptr(),
+                1,
+                k as isize,
+                w.as_ptr(),
+                k as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            )
+        }
+        Ok(())
+    }
+
     /// Rows `ids` of the matrix (an embedding lookup): `[ids.len(), cols]`.
     pub fn rows(&self, ids: &[u32], device: &candle_core::Device) -> candle_core::Result<Tensor> {
         let data = self.data()?;
@@ -99,41 +152,9 @@ impl CustomOp1 for MappedMatrix {
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("{}: input must be contiguous", self.name)
         };
-        let x = &x[start..end];
-        let w = self.data()?;
+        let mut dst = Vec::new();
+        self.matmul_t_into(&x[start..end], m, &mut dst)?;
         let n = self.rows;
-        let mut dst = vec![0f32; m * n];
-        let threads = candle_core::utils::get_num_threads();
-        let parallelism = if threads > 1 {
-            gemm::Parallelism::Rayon(threads)
-        } else {
-            gemm::Parallelism::None
-        };
-        // SAFETY: dst is [m, n] row-major, x is [m, k] row-major and w is [n, k] row-major, read
-        // as its transpose [k, n] (row stride 1, column stride k), all within their slices.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                k as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            )
-        }
         Ok((CpuStorage::F32(dst), Shape::from((m, n))))
     }
 }

@@ -47,7 +47,19 @@ unsafe fn log_sum_exp_avx2(logits: &[f32]) -> f64 {
 
 #[inline(always)]
 fn log_sum_exp_portable(logits: &[f32]) -> f64 {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    // Eight running maxima, so that the compiler can vectorise the reduction.
+    let mut maxima = [f32::NEG_INFINITY; 8];
+    let mut parts = logits.chunks_exact(8);
+    for part in &mut parts {
+        for (m, &x) in maxima.iter_mut().zip(part) {
+            *m = m.max(x);
+        }
+    }
+    let max = parts
+        .remainder()
+        .iter()
+        .chain(&maxima)
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
     if !max.is_finite() {
         return max as f64;
     }

@@ -8,7 +8,7 @@
 //! least [`MIN_ROWS`] rows, because gemm picks other kernels (with another order of sums) for
 //! very small products, while above that a row's result does not depend on the other rows.
 
-use candle_core::{CpuStorage, DType, Device, Storage, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 use super::tokenizer::TextEncoder;
@@ -231,31 +231,16 @@ impl Scorer {
             let mut chunk_rows = rows[start..start + n].to_vec();
             chunk_rows.resize(n.max(MIN_ROWS), rows[0]);
             let chunk_rows = Tensor::from_vec(chunk_rows, n.max(MIN_ROWS), device)?;
-            let logits = self
-                .model
-                .logits(&hidden.index_select(&chunk_rows, 0)?)?
-                .to_dtype(DType::F32)?;
-            let logits = if logits.device().is_cpu() {
-                logits
-            } else {
-                logits.to_device(&Device::Cpu)?
-            };
-            // Read the logits in place rather than copying them out.
-            let (storage, layout) = logits.storage_and_layout();
-            let (Storage::Cpu(CpuStorage::F32(all)), Some((begin, end))) =
-                (&*storage, layout.contiguous_offsets())
-            else {
-                return Err(ModelError::Input(
-                    "logits are not a contiguous f32 CPU tensor".into(),
-                ));
-            };
-            let logits = &all[begin..end];
-            nll.par_extend(
-                logits[..n * vocab]
-                    .par_chunks(vocab)
-                    .zip(&targets[start..start + n])
-                    .map(|(row, &target)| token_nll(row, target)),
-            );
+            let chunk_hidden = hidden.index_select(&chunk_rows, 0)?;
+            let chunk_targets = &targets[start..start + n];
+            self.model.with_logits(&chunk_hidden, |logits| {
+                nll.par_extend(
+                    logits[..n * vocab]
+                        .par_chunks(vocab)
+                        .zip(chunk_targets)
+                        .map(|(row, &target)| token_nll(row, target)),
+                )
+            })?;
         }
         let mut sums = Vec::with_capacity(jobs.len());
         let mut offset = 0;
