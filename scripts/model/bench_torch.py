@@ -24,6 +24,8 @@ p.add_argument("--stride", type=int, default=256)
 p.add_argument("--batch-tokens", type=int, default=1024)
 p.add_argument("--docs", help="JSONL of documents (default BENCH_DIR/docs.jsonl)")
 p.add_argument("--out")
+p.add_argument("--gather", action="store_true",
+               help="run the LM head only on positions that predict a target (as glmkit does)")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 
@@ -71,16 +73,32 @@ with torch.inference_mode():
         for b, (n, i, (begin, end, first)) in enumerate(rows):
             ids[b, :n] = torch.tensor(seqs[i][begin:end])
             mask[b, :n] = 1
-        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
-        for b, (n, i, (begin, end, first)) in enumerate(rows):
-            pos = torch.arange(first - 1 - begin, end - 1 - begin)
-            targets = ids[b, pos + 1]
-            sums[i] -= logp[b, pos, targets].double().sum().item()
-            counts[i] += end - first
+        if args.gather:
+            hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            bs, ps, ts = [], [], []
+            for b, (n, i, (begin, end, first)) in enumerate(rows):
+                pos = torch.arange(first - 1 - begin, end - 1 - begin)
+                bs.append(torch.full_like(pos, b)), ps.append(pos), ts.append(ids[b, pos + 1])
+            bs, ps, ts = torch.cat(bs), torch.cat(ps), torch.cat(ts)
+            logits = model.lm_head(hidden[bs, ps]).float()
+            nll = torch.logsumexp(logits, dim=-1) - logits.gather(1, ts[:, None])[:, 0]
+            offset = 0
+            for b, (n, i, (begin, end, first)) in enumerate(rows):
+                sums[i] += nll[offset:offset + end - first].double().sum().item()
+                counts[i] += end - first
+                offset += end - first
+        else:
+            logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+            for b, (n, i, (begin, end, first)) in enumerate(rows):
+                pos = torch.arange(first - 1 - begin, end - 1 - begin)
+                targets = ids[b, pos + 1]
+                sums[i] -= logp[b, pos, targets].double().sum().item()
+                counts[i] += end - first
 elapsed = time.perf_counter() - start
 predicted = sum(counts)
 print(json.dumps({
-    "peer": "transformers %s / torch %s, %d threads" % (__import__("transformers").__version__, torch.__version__, args.threads),
+    "peer": "transformers %s / torch %s, %d threads%s" % (__import__("transformers").__version__, torch.__version__,
+                                                          args.threads, ", LM head on targets only" if args.gather else ""),
     "documents": len(docs),
     "predicted_tokens": predicted,
     "seconds": round(elapsed, 3),
