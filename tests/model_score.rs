@@ -227,3 +227,86 @@ fn bucket_step_splits_each_language_at_its_percentiles() {
         [false, false, false, true, true, false, false, false, true, true]
     );
 }
+
+/// Fails on texts containing "FAIL", otherwise the fixture tokenizer.
+struct Picky(Tokenizer);
+
+impl glmkit::model::score::TextEncoder for Picky {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, glmkit::model::ModelError> {
+        if text.contains("FAIL") {
+            return Err(glmkit::model::ModelError::Input("cannot tokenize".into()));
+        }
+        self.0.encode(text)
+    }
+    fn prefix(&self) -> &[u32] {
+        self.0.prefix()
+    }
+    fn max_id(&self) -> u32 {
+        self.0.max_id()
+    }
+}
+
+#[test]
+fn a_document_the_tokenizer_rejects_does_not_stop_the_others() {
+    use glmkit::model::score::TextEncoder;
+    let golden = golden();
+    let dir = fixtures().join(golden["model"].as_str().unwrap());
+    let config = GlmConfig::from_dir(&dir).unwrap();
+    let model = Glm4::load(
+        &config,
+        &Checkpoint::open(&dir).unwrap(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
+    assert_eq!(tokenizer.prefix().len(), 2);
+    let options = ScoreOptions {
+        max_tokens: 24,
+        stride: 10,
+        batch_tokens: 64,
+    };
+    let step = ScoreStep::new(
+        Scorer::new(model, Box::new(Picky(tokenizer)), options).unwrap(),
+        PplThresholds::default(),
+    );
+    let mut docs = vec![
+        doc("a", golden["docs"][0]["text"].as_str().unwrap(), "en"),
+        doc("b", "FAIL here", "en"),
+    ];
+    let verdicts = step.apply_batch(&mut docs);
+    assert_eq!(verdicts[0], Verdict::Keep);
+    let ppl = docs[0].annotation("ppl").unwrap().as_f64().unwrap();
+    assert!((ppl - golden["docs"][0]["ppl"].as_f64().unwrap()).abs() < 1e-3);
+    match &verdicts[1] {
+        Verdict::Reject(r) => assert_eq!(
+            (r.step.as_str(), r.reason.as_str()),
+            ("score", "score_error")
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn windows_longer_than_the_model_allows_are_refused() {
+    let dir = fixtures().join("glm4-gqa");
+    let config = GlmConfig::from_dir(&dir).unwrap();
+    let model = Glm4::load(
+        &config,
+        &Checkpoint::open(&dir).unwrap(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
+    let options = ScoreOptions {
+        max_tokens: 100_000,
+        stride: 10,
+        batch_tokens: 64,
+    };
+    let err = Scorer::new(model, Box::new(tokenizer), options)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("max_position_embeddings"), "{err}");
+}

@@ -108,6 +108,13 @@ impl Scorer {
         options: ScoreOptions,
     ) -> Result<Self, ModelError> {
         options.validate()?;
+        let max_positions = model.config().max_position_embeddings;
+        if options.max_tokens > max_positions {
+            return Err(ModelError::Input(format!(
+                "max_tokens {} is longer than the model's max_position_embeddings {max_positions}",
+                options.max_tokens
+            )));
+        }
         let vocab = model.config().vocab_size;
         if encoder.max_id() as usize >= vocab {
             return Err(ModelError::Input(format!(
@@ -132,15 +139,22 @@ impl Scorer {
 
     /// Scores texts; results are in input order.
     pub fn score_texts(&self, texts: &[&str]) -> Result<Vec<DocScore>, ModelError> {
-        let prefix = self.encoder.prefix();
         let sequences: Vec<Vec<u32>> = texts
             .par_iter()
-            .map(|text| {
-                let ids = self.encoder.encode(text)?;
-                Ok(prefix.iter().copied().chain(ids).collect())
-            })
-            .collect::<Result<_, ModelError>>()?;
-        self.score_ids(&sequences, prefix.len())
+            .map(|text| self.encode(text))
+            .collect::<Result<_, _>>()?;
+        self.score_ids(&sequences, self.prefix_len())
+    }
+
+    /// The ids the model scores for `text`: the tokenizer's prefix, then the text's tokens.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let ids = self.encoder.encode(text)?;
+        Ok(self.encoder.prefix().iter().copied().chain(ids).collect())
+    }
+
+    /// Length of the context-only prefix that [`Scorer::encode`] puts first.
+    pub fn prefix_len(&self) -> usize {
+        self.encoder.prefix().len()
     }
 
     /// Scores token sequences whose first `prefix_len` ids are a prefix that is context only.

@@ -7,6 +7,7 @@ use super::scorer::Scorer;
 use crate::corpus::Document;
 use crate::model::ModelError;
 use crate::pipeline::{Rejection, Step, Verdict};
+use rayon::prelude::*;
 
 /// Reason code of every rejection made on perplexity.
 pub const REASON: &str = "perplexity";
@@ -103,25 +104,32 @@ impl Step for ScoreStep {
     }
 
     fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
-        let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
-        let scores = match self.scorer.score_texts(&texts) {
-            Ok(scores) => scores,
+        // A document the tokenizer fails on is rejected alone; the others are scored together.
+        let encoded: Vec<Result<Vec<u32>, ModelError>> = docs
+            .par_iter()
+            .map(|d| self.scorer.encode(&d.text))
+            .collect();
+        let sequences: Vec<Vec<u32>> = encoded
+            .iter()
+            .filter_map(|e| e.as_ref().ok())
+            .cloned()
+            .collect();
+        let mut scores = match self.scorer.score_ids(&sequences, self.scorer.prefix_len()) {
+            Ok(scores) => scores.into_iter(),
             Err(e) => {
                 let message = e.to_string();
-                return docs
-                    .iter()
-                    .map(|_| {
-                        Verdict::Reject(
-                            Rejection::new(self.name(), "score_error")
-                                .with("error", message.clone()),
-                        )
-                    })
-                    .collect();
+                return docs.iter().map(|_| self.error(&message)).collect();
             }
         };
         docs.iter_mut()
-            .zip(scores)
-            .map(|(doc, score)| {
+            .zip(encoded)
+            .map(|(doc, encoded)| {
+                if let Err(e) = encoded {
+                    return self.error(&e.to_string());
+                }
+                let Some(score) = scores.next() else {
+                    return self.error("no score");
+                };
                 doc.annotate("tokens", score.tokens as u64);
                 if let (Some(nll), Some(ppl)) = (score.nll(), score.perplexity()) {
                     doc.annotate("nll", nll);
@@ -130,6 +138,13 @@ impl Step for ScoreStep {
                 self.verdict(doc, score.perplexity())
             })
             .collect()
+    }
+}
+
+impl ScoreStep {
+    /// A document that could not be scored (reason `score_error`, with the error).
+    fn error(&self, message: &str) -> Verdict {
+        Verdict::Reject(Rejection::new(self.name(), "score_error").with("error", message))
     }
 }
 
