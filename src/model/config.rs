@@ -253,11 +253,14 @@ fn chatglm(keys: &Keys) -> Result<GlmConfig, ModelError> {
         "GLM-4 has no bias on o_proj and the MLP",
     )?;
     keys.expect_bool("fp32_residual_connection", false, "not supported")?;
-    keys.expect_bool(
-        "multi_query_attention",
-        true,
-        "GLM-4 packs query_key_value as [Q; K; V] with grouped key/value heads",
-    )?;
+    // ChatGLMConfig defaults to false: full multi-head attention with query_key_value
+    // interleaved per head, which GLM-4 never uses (it packs [Q; K; V] with grouped KV heads).
+    if !keys.bool_or("multi_query_attention", false)? {
+        return Err(config_error(
+            "multi_query_attention",
+            "false or absent (ChatGLMConfig's default) is not supported: GLM-4 sets it to true",
+        ));
+    }
     let num_layers = keys.usize_opt("num_layers")?;
     let num_hidden_layers = keys.usize_opt("num_hidden_layers")?;
     let layers = match (num_layers, num_hidden_layers) {
@@ -465,11 +468,17 @@ mod tests {
             "rope_parameters.rope_type"
         );
         assert_eq!(
-            error_key(r#"{"model_type": "chatglm", "num_layers": 2, "num_hidden_layers": 3}"#),
+            error_key(
+                r#"{"model_type": "chatglm", "multi_query_attention": true, "num_layers": 2, "num_hidden_layers": 3}"#
+            ),
             "num_layers"
         );
         assert_eq!(
             error_key(r#"{"model_type": "chatglm", "multi_query_attention": false}"#),
+            "multi_query_attention"
+        );
+        assert_eq!(
+            error_key(r#"{"model_type": "chatglm"}"#),
             "multi_query_attention"
         );
         assert_eq!(
