@@ -310,3 +310,15 @@ fn windows_longer_than_the_model_allows_are_refused() {
         .to_string();
     assert!(err.contains("max_position_embeddings"), "{err}");
 }
+
+#[test]
+fn a_tiktoken_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.model");
+    std::fs::write(&path, "IQ== 0\nIg== 1\n").unwrap();
+    let err = Tokenizer::open(&path).err().unwrap().to_string();
+    assert!(
+        err.contains("tokenizer.model") && err.contains("tiktoken"),
+        "{err}"
+    );
+}

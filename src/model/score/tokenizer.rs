@@ -62,8 +62,26 @@ pub enum Tokenizer {
 }
 
 impl Tokenizer {
-    /// Opens `tokenizer.json` (transformers' format).
+    /// Opens `tokenizer.json` (transformers' format). GLM-4's tiktoken rank file
+    /// (`tokenizer.model`) gets a clear error until its encoder is wired in.
     pub fn open(path: &Path) -> Result<Self, ModelError> {
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        if !is_json && path.is_file() {
+            let mut head = [0u8; 1];
+            let first = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                .map_err(|source| ModelError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if first == 0 || head[0] != b'{' {
+                return Err(ModelError::Input(format!(
+                    "{}: not a tokenizer.json (tiktoken rank files such as GLM-4's tokenizer.model \
+                     are not supported for scoring yet)",
+                    path.display()
+                )));
+            }
+        }
         Ok(Tokenizer::Hf(HfTokenizer::from_file(path)?))
     }
 
