@@ -87,7 +87,7 @@ fn padded_length(mask: &[u8], t: usize) -> Result<usize, String> {
         return Err(format!("value {bad} is not 0 or 1"));
     }
     let len = mask.iter().take_while(|&&m| m == 1).count();
-    if mask[len..].iter().any(|&m| m == 1) {
+    if mask[len..].contains(&1) {
         return Err("padding must be on the right (ones, then zeros)".into());
     }
     Ok(len)
@@ -142,6 +142,20 @@ pub fn sequence_nll(
         .collect()
 }
 
+/// Runs `model` on `batch`: the f32 logits `[B, T, V]` and each sequence's NLL.
+pub fn forward_batch(
+    model: &super::Glm4,
+    batch: &Batch,
+) -> Result<(Tensor, Vec<SequenceNll>), ModelError> {
+    let vocab = model.config().vocab_size;
+    let lengths = batch.lengths(vocab)?;
+    let ids = batch.ids_tensor(&lengths, model.device())?;
+    let logits = model.forward(&ids, &lengths)?;
+    let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+    let nll = sequence_nll(&flat, vocab, &batch.input_ids, &lengths);
+    Ok((logits, nll))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,18 +200,4 @@ mod tests {
         assert!((nll[0].mean_nll - 4f64.ln()).abs() < 1e-12);
         assert!((nll[0].perplexity - 4.0).abs() < 1e-9);
     }
-}
-
-/// Runs `model` on `batch`: the f32 logits `[B, T, V]` and each sequence's NLL.
-pub fn forward_batch(
-    model: &super::Glm4,
-    batch: &Batch,
-) -> Result<(Tensor, Vec<SequenceNll>), ModelError> {
-    let vocab = model.config().vocab_size;
-    let lengths = batch.lengths(vocab)?;
-    let ids = batch.ids_tensor(&lengths, model.device())?;
-    let logits = model.forward(&ids, &lengths)?;
-    let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
-    let nll = sequence_nll(&flat, vocab, &batch.input_ids, &lengths);
-    Ok((logits, nll))
 }

@@ -276,7 +276,7 @@ fn chatglm(keys: &Keys) -> Result<GlmConfig, ModelError> {
     let hidden_size = keys.usize_or("hidden_size", 4096)?;
     let num_attention_heads = keys.usize_or("num_attention_heads", 32)?;
     let rope_ratio = keys.f64_or("rope_ratio", 1.0)?;
-    if !(rope_ratio > 0.0) {
+    if rope_ratio.is_nan() || rope_ratio <= 0.0 {
         return Err(config_error(
             "rope_ratio",
             format!("{rope_ratio} must be positive"),
