@@ -2,8 +2,9 @@
 vocabulary of 151,552), a byte-level BPE tokenizer.json with [gMASK]/<sop> trained on the dev
 corpus, and a JSONL of documents to score.
 
-Run: python scripts/model/bench_setup.py OUT_DIR CORPUS.jsonl.zst [N_DOCS]
-Writes OUT_DIR/model/, OUT_DIR/tokenizer.json, OUT_DIR/docs.jsonl.
+Run: python scripts/model/bench_setup.py OUT_DIR CORPUS.jsonl.zst [N_DOCS] [small|wide]
+Writes OUT_DIR/model/, OUT_DIR/tokenizer.json, OUT_DIR/docs.jsonl. `wide` makes a model whose
+layers weigh more: 8 layers, hidden 1024, 8 heads of 128 over 2 KV heads, intermediate 3424.
 """
 import io
 import json
@@ -41,10 +42,14 @@ with open(os.path.join(out, "docs.jsonl"), "w") as f:
     for r in chosen:
         f.write(json.dumps({"id": r["id"], "text": r["text"][:MAX_CHARS], "lang": r["lang"]}, ensure_ascii=False) + "\n")
 
+shape = sys.argv[4] if len(sys.argv) > 4 else "small"
+dims = {
+    "small": dict(hidden_size=256, intermediate_size=832, num_hidden_layers=4, num_attention_heads=8, head_dim=32),
+    "wide": dict(hidden_size=1024, intermediate_size=3424, num_hidden_layers=8, num_attention_heads=8, head_dim=128),
+}[shape]
 torch.manual_seed(0)
 config = Glm4Config(
-    vocab_size=151552, hidden_size=256, intermediate_size=832, num_hidden_layers=4,
-    num_attention_heads=8, num_key_value_heads=2, head_dim=32, partial_rotary_factor=0.5,
+    vocab_size=151552, num_key_value_heads=2, partial_rotary_factor=0.5, **dims,
     rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=8192, attention_bias=True,
     tie_word_embeddings=False, pad_token_id=0, eos_token_id=1,
 )
