@@ -128,3 +128,45 @@ fn bad_config_names_the_file_and_key() {
         "{err}"
     );
 }
+
+/// transformers' first GLM converter wrote one `qkv_proj` instead of q/k/v_proj.
+#[test]
+fn fused_qkv_proj_checkpoint_gives_the_same_logits() {
+    let dir = edited(|t| {
+        for i in 0..2 {
+            let p = format!("model.layers.{i}.self_attn.");
+            for kind in ["weight", "bias"] {
+                let parts: Vec<Tensor> = ["q", "k", "v"]
+                    .iter()
+                    .map(|x| t.remove(&format!("{p}{x}_proj.{kind}")).unwrap())
+                    .collect();
+                t.insert(
+                    format!("{p}qkv_proj.{kind}"),
+                    Tensor::cat(&parts, 0).unwrap(),
+                );
+            }
+        }
+    });
+    let batch: Batch = serde_json::from_str(r#"{"input_ids": [[5, 6, 7, 8, 9]]}"#).unwrap();
+    let run = |d: &Path| {
+        let config = GlmConfig::from_dir(d).unwrap();
+        let checkpoint = Checkpoint::open(d).unwrap();
+        let model = Glm4::load(&config, &checkpoint, DType::F32, &Device::Cpu).unwrap();
+        let (logits, _) = glmkit::model::forward_batch(&model, &batch).unwrap();
+        logits.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    };
+    let (fused, split) = (run(dir.path()), run(&source_dir()));
+    let diff = fused
+        .iter()
+        .zip(&split)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-5, "{diff}");
+    let report = glmkit::model::inspect(dir.path()).unwrap();
+    assert!(
+        report.is_complete() && report.unused.is_empty(),
+        "{:?} {:?}",
+        report.missing,
+        report.unused
+    );
+}

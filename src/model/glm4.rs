@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use super::config::GlmConfig;
 use super::error::ModelError;
 use super::mapped::MappedMatrix;
-use super::weights::{fused_qkv, tensor_name, Checkpoint, Part};
+use super::weights::{tensor_name, Checkpoint, Part};
 
 /// A weight matrix `[out, in]`: a tensor of its own, or read in place from the mapped checkpoint
 /// (f32 on the CPU).
@@ -124,7 +124,7 @@ impl Glm4 {
         let kv_rows = config.num_key_value_heads * config.head_dim;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for i in 0..config.num_hidden_layers {
-            let (qkv, qkv_bias) = if fused_qkv(names) {
+            let (qkv, qkv_bias) = if checkpoint.fused_qkv {
                 let w = vec![matrix(Part::QkvFusedWeight(i), config.qkv_size(), h)?];
                 let b = match config.attention_bias {
                     true => Some(get(Part::QkvFusedBias(i), &[config.qkv_size()])?),

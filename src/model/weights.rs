@@ -37,6 +37,9 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     pub files: Vec<PathBuf>,
     pub names: WeightNames,
+    /// Q, K and V are one fused matrix: THUDM's `query_key_value`, or the `qkv_proj` written by
+    /// transformers' first GLM converter.
+    pub fused_qkv: bool,
     mapped: Arc<MmapedSafetensors>,
     stored: BTreeMap<String, StoredTensor>,
 }
@@ -77,10 +80,13 @@ impl Checkpoint {
                         .into(),
             });
         };
+        let fused_qkv = names == WeightNames::Chatglm
+            || stored.contains_key(&tensor_name(names, Part::QkvFusedWeight(0)));
         Ok(Checkpoint {
             dir: dir.to_path_buf(),
             files,
             names,
+            fused_qkv,
             mapped: Arc::new(mapped),
             stored,
         })
@@ -145,7 +151,7 @@ impl Checkpoint {
 
     /// The tensors the model expects under this checkpoint's names, with their shapes.
     pub fn expected(&self, config: &GlmConfig) -> Vec<(String, Vec<usize>)> {
-        expected_tensors(self.names, config)
+        expected_tensors(self.names, self.fused_qkv, config)
     }
 
     /// Expected tensors absent from the checkpoint. A tied LM head may be absent.
@@ -308,13 +314,13 @@ pub fn tensor_name(names: WeightNames, part: Part) -> String {
     }
 }
 
-/// Whether Q, K and V are stored fused under these names.
-pub fn fused_qkv(names: WeightNames) -> bool {
-    names == WeightNames::Chatglm
-}
-
-/// Every tensor a checkpoint must hold for `config`, with its shape.
-pub fn expected_tensors(names: WeightNames, config: &GlmConfig) -> Vec<(String, Vec<usize>)> {
+/// Every tensor a checkpoint must hold for `config`, with its shape; `fused_qkv` says whether Q,
+/// K and V are one matrix.
+pub fn expected_tensors(
+    names: WeightNames,
+    fused_qkv: bool,
+    config: &GlmConfig,
+) -> Vec<(String, Vec<usize>)> {
     let h = config.hidden_size;
     let f = config.intermediate_size;
     let q = config.num_attention_heads * config.head_dim;
@@ -322,7 +328,7 @@ pub fn expected_tensors(names: WeightNames, config: &GlmConfig) -> Vec<(String, 
     let mut out = vec![(Part::Embedding, vec![config.vocab_size, h])];
     for i in 0..config.num_hidden_layers {
         out.push((Part::InputNorm(i), vec![h]));
-        if fused_qkv(names) {
+        if fused_qkv {
             out.push((Part::QkvFusedWeight(i), vec![config.qkv_size(), h]));
             if config.attention_bias {
                 out.push((Part::QkvFusedBias(i), vec![config.qkv_size()]));
