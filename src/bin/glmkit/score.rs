@@ -45,6 +45,11 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs) -> Result<()> {
+    if let (Some(threads), Err(_)) = (args.output.threads, std::env::var("RAYON_NUM_THREADS")) {
+        // candle splits its matrix products into as many parts as this says (default: every
+        // core); match the worker pool. Set before any thread is started.
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
     let thresholds = PplThresholds::parse(&args.max_ppl)?;
     let keep = args
         .buckets
