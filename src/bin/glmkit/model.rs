@@ -110,6 +110,7 @@ impl ScoringArgs {
 }
 
 pub fn run(args: ModelArgs) -> Result<()> {
+    reuse_large_buffers();
     match args.command {
         ModelCommand::Inspect { dir } => {
             let report = model::inspect(&dir)?;
@@ -228,4 +229,17 @@ fn memory_kib() -> serde_json::Map<String, serde_json::Value> {
         }
     }
     out
+}
+
+/// Scoring allocates and frees activation buffers of tens of MB per batch (attention scores,
+/// logits). glibc serves those with fresh `mmap`s that are faulted in and zeroed every time; with
+/// a high mmap threshold they come from the heap and are reused. Called once, before any thread
+/// of the command starts.
+pub fn reuse_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before the command starts threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }

@@ -45,6 +45,7 @@ pub struct ScoreArgs {
 }
 
 pub fn run(args: ScoreArgs) -> Result<()> {
+    crate::model::reuse_large_buffers();
     if let (Some(threads), Err(_)) = (args.output.threads, std::env::var("RAYON_NUM_THREADS")) {
         // candle splits its matrix products into as many parts as this says (default: every
         // core); match the worker pool. Set before any thread is started.
