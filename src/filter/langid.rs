@@ -8,15 +8,22 @@
 //!    Hebrew, Devanagari). Han and kana: Japanese when kana make at least
 //!    [`KANA_SHARE_FOR_JAPANESE`] of them, Chinese otherwise. Latin, Cyrillic and Arabic script:
 //!    whatlang's trigram model, limited to the candidate languages of that script and run on
-//!    the words of that script only.
+//!    the words of that script only, checked against a second, independent vote: the share of
+//!    each language's function words (the `stop_words` of `data/thresholds/`). When the two
+//!    disagree, the more decisive one wins (whatlang's confidence against the function-word
+//!    margin). Trigram profiles alone confuse Polish written without diacritics with
+//!    Portuguese, or a Hungarian page full of configuration lines with English; function words
+//!    settle those.
 //!
 //! The score is the share of the text's letter weight in the winning script, times whatlang's
 //! confidence where it decided. It is in `[0, 1]`.
 
 use super::script::{script_of, Script, ScriptCounts};
+use super::thresholds::Thresholds;
 use crate::corpus::Document;
 use crate::pipeline::{Rejection, Step, Verdict};
 use serde::Deserialize;
+use std::collections::HashSet;
 use whatlang::{Detector, Lang};
 
 /// Letters one Han, kana or Hangul character weighs against Latin-like letters.
@@ -26,8 +33,8 @@ pub const KANA_SHARE_FOR_JAPANESE: f64 = 0.05;
 
 /// The languages glmkit identifies by default: the 24 of the shared corpus plus th, hi, he, fa.
 pub const DEFAULT_LANGUAGES: &[&str] = &[
-    "zh", "en", "de", "fr", "es", "it", "pt", "ru", "pl", "uk", "cs", "nl", "sv", "ja", "ko", "vi", "id", "el", "tr",
-    "hu", "fi", "da", "ro", "ar", "th", "hi", "he", "fa",
+    "zh", "en", "de", "fr", "es", "it", "pt", "ru", "pl", "uk", "cs", "nl", "sv", "ja", "ko", "vi",
+    "id", "el", "tr", "hu", "fi", "da", "ro", "ar", "th", "hi", "he", "fa",
 ];
 
 /// ISO 639-1 codes and the whatlang language and script of each language glmkit can name.
@@ -98,7 +105,12 @@ pub struct LanguageIdentifier {
     latin: Option<Detector>,
     cyrillic: Option<Detector>,
     arabic: Option<Detector>,
+    /// Function words of the candidates that have a list, as (code, words).
+    function_words: Vec<(&'static str, HashSet<String>)>,
 }
+
+/// Least number of function-word hits before that vote counts.
+const MIN_FUNCTION_WORD_HITS: usize = 5;
 
 impl LanguageIdentifier {
     pub fn new(codes: &[impl AsRef<str>]) -> Result<Self, LangIdError> {
@@ -108,18 +120,45 @@ impl LanguageIdentifier {
         let mut candidates = Vec::new();
         for code in codes {
             let code = code.as_ref();
-            let entry = LANGUAGES.iter().find(|(c, _, _)| *c == code).ok_or_else(|| {
-                LangIdError::UnknownLanguage(code.to_string(), LANGUAGES.iter().map(|l| l.0).collect::<Vec<_>>().join(" "))
-            })?;
+            let entry = LANGUAGES
+                .iter()
+                .find(|(c, _, _)| *c == code)
+                .ok_or_else(|| {
+                    LangIdError::UnknownLanguage(
+                        code.to_string(),
+                        LANGUAGES.iter().map(|l| l.0).collect::<Vec<_>>().join(" "),
+                    )
+                })?;
             if !candidates.contains(entry) {
                 candidates.push(*entry);
             }
         }
         let detector = |script: Script| {
-            let langs: Vec<Lang> = candidates.iter().filter(|c| c.2 == script).map(|c| c.1).collect();
+            let langs: Vec<Lang> = candidates
+                .iter()
+                .filter(|c| c.2 == script)
+                .map(|c| c.1)
+                .collect();
             (langs.len() > 1).then(|| Detector::with_allowlist(langs))
         };
+        let thresholds = Thresholds::built_in();
+        let function_words = candidates
+            .iter()
+            .filter(|c| thresholds.languages().any(|l| l == c.0))
+            .map(|c| {
+                (
+                    c.0,
+                    thresholds
+                        .for_lang(Some(c.0))
+                        .stop_words
+                        .iter()
+                        .map(|w| w.to_lowercase())
+                        .collect(),
+                )
+            })
+            .collect();
         Ok(LanguageIdentifier {
+            function_words,
             latin: detector(Script::Latin),
             cyrillic: detector(Script::Cyrillic),
             arabic: detector(Script::Arabic),
@@ -136,7 +175,9 @@ impl LanguageIdentifier {
     pub fn identify(&self, text: &str) -> Option<Identified> {
         let counts = ScriptCounts::of(text);
         let weight = |s: Script| match s {
-            Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul => counts.get(s) * CJK_WEIGHT,
+            Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul => {
+                counts.get(s) * CJK_WEIGHT
+            }
             _ => counts.get(s),
         };
         let total: usize = Script::ALL.iter().map(|&s| weight(s)).sum();
@@ -160,7 +201,12 @@ impl LanguageIdentifier {
             groups.push((s, weight(s)));
         }
         groups.retain(|&(s, w)| {
-            w > 0 && if s == Script::Han { has(Script::Han) || has(Script::Hiragana) } else { has(s) }
+            w > 0
+                && if s == Script::Han {
+                    has(Script::Han) || has(Script::Hiragana)
+                } else {
+                    has(s)
+                }
         });
         // Largest weight first; ties go to the earlier script in the list (stable sort).
         groups.sort_by(|a, b| b.1.cmp(&a.1));
@@ -184,13 +230,25 @@ impl LanguageIdentifier {
             Script::Arabic => self.within(&self.arabic, script, text)?,
             other => (only(other)?, 1.0),
         };
-        Some(Identified { lang, score: (share * confidence).clamp(0.0, 1.0) })
+        Some(Identified {
+            lang,
+            score: (share * confidence).clamp(0.0, 1.0),
+        })
     }
 
     /// whatlang among the candidates of `script`, on the words written in it.
-    fn within(&self, detector: &Option<Detector>, script: Script, text: &str) -> Option<(&'static str, f64)> {
+    fn within(
+        &self,
+        detector: &Option<Detector>,
+        script: Script,
+        text: &str,
+    ) -> Option<(&'static str, f64)> {
         let Some(detector) = detector else {
-            return self.candidates.iter().find(|c| c.2 == script).map(|c| (c.0, 1.0));
+            return self
+                .candidates
+                .iter()
+                .find(|c| c.2 == script)
+                .map(|c| (c.0, 1.0));
         };
         let mut words = String::with_capacity(text.len());
         for word in text.split_whitespace() {
@@ -209,9 +267,60 @@ impl LanguageIdentifier {
                 words.push(' ');
             }
         }
-        let info = detector.detect(&words)?;
-        let code = self.candidates.iter().find(|c| c.1 == info.lang())?.0;
-        Some((code, info.confidence()))
+        let trigram = detector.detect(&words).and_then(|info| {
+            Some((
+                self.candidates.iter().find(|c| c.1 == info.lang())?.0,
+                info.confidence(),
+            ))
+        });
+        let vote = self.function_word_vote(script, &words);
+        match (trigram, vote) {
+            (Some((t, conf)), Some((v, margin))) if t == v => Some((t, conf.max(margin))),
+            (Some((t, conf)), Some((v, margin))) => Some(if margin > conf {
+                (v, margin)
+            } else {
+                (t, conf)
+            }),
+            (Some(t), None) => Some(t),
+            (None, v) => v,
+        }
+    }
+
+    /// The candidate of `script` whose function words occur most often, and its margin over
+    /// the runner-up (`(best - second) / best`), if it has at least [`MIN_FUNCTION_WORD_HITS`].
+    fn function_word_vote(&self, script: Script, words: &str) -> Option<(&'static str, f64)> {
+        let lists: Vec<&(&'static str, HashSet<String>)> = self
+            .function_words
+            .iter()
+            .filter(|(code, _)| {
+                self.candidates
+                    .iter()
+                    .any(|c| c.0 == *code && c.2 == script)
+            })
+            .collect();
+        if lists.len() < 2 {
+            return None;
+        }
+        let mut hits = vec![0usize; lists.len()];
+        for word in words.split_whitespace() {
+            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+            if bare.is_empty() || bare.len() > 24 {
+                continue;
+            }
+            let lower = bare.to_lowercase();
+            for (i, (_, list)) in lists.iter().enumerate() {
+                if list.contains(&lower) {
+                    hits[i] += 1;
+                }
+            }
+        }
+        let mut order: Vec<usize> = (0..lists.len()).collect();
+        order.sort_by(|&a, &b| hits[b].cmp(&hits[a]));
+        let (best, second) = (hits[order[0]], hits[order[1]]);
+        if best < MIN_FUNCTION_WORD_HITS {
+            return None;
+        }
+        Some((lists[order[0]].0, (best - second) as f64 / best as f64))
     }
 }
 
@@ -236,7 +345,11 @@ fn default_languages() -> Vec<String> {
 
 impl Default for LangIdConfig {
     fn default() -> Self {
-        LangIdConfig { languages: default_languages(), keep: Vec::new(), min_score: 0.0 }
+        LangIdConfig {
+            languages: default_languages(),
+            keep: Vec::new(),
+            min_score: 0.0,
+        }
     }
 }
 
@@ -257,7 +370,11 @@ impl LangIdStep {
                 languages.push(lang.clone());
             }
         }
-        Ok(LangIdStep { identifier: LanguageIdentifier::new(&languages)?, keep: config.keep.clone(), min_score: config.min_score })
+        Ok(LangIdStep {
+            identifier: LanguageIdentifier::new(&languages)?,
+            keep: config.keep.clone(),
+            min_score: config.min_score,
+        })
     }
 }
 
@@ -271,16 +388,24 @@ impl Step for LangIdStep {
 
     fn apply(&self, doc: &mut Document) -> Verdict {
         let found = self.identifier.identify(&doc.text);
-        let (lang, score) = found.map(|f| (f.lang, f.score)).unwrap_or((UNDETERMINED, 0.0));
+        let (lang, score) = found
+            .map(|f| (f.lang, f.score))
+            .unwrap_or((UNDETERMINED, 0.0));
         let score = (score * 1e4).round() / 1e4;
         doc.annotate("lang", lang);
         doc.annotate("lang_score", score);
         if !self.keep.is_empty() && !self.keep.iter().any(|k| k == lang) {
-            return Verdict::Reject(Rejection::new("langid", "language").with("value", lang).with("keep", self.keep.join(",")));
+            return Verdict::Reject(
+                Rejection::new("langid", "language")
+                    .with("value", lang)
+                    .with("keep", self.keep.join(",")),
+            );
         }
         if score < self.min_score {
             return Verdict::Reject(
-                Rejection::new("langid", "lang_score").with("value", score).with("threshold", self.min_score),
+                Rejection::new("langid", "lang_score")
+                    .with("value", score)
+                    .with("threshold", self.min_score),
             );
         }
         Verdict::Keep
@@ -295,18 +420,39 @@ mod tests {
     fn identifies_by_script_and_trigrams() {
         let id = LanguageIdentifier::default_languages();
         let lang = |t: &str| id.identify(t).map(|i| i.lang);
-        assert_eq!(lang("ls 命令用于列出目录的内容，它是最常用的命令之一。"), Some("zh"));
-        assert_eq!(lang("ls コマンドはディレクトリの内容を一覧表示します。"), Some("ja"));
+        assert_eq!(
+            lang("ls 命令用于列出目录的内容，它是最常用的命令之一。"),
+            Some("zh")
+        );
+        assert_eq!(
+            lang("ls コマンドはディレクトリの内容を一覧表示します。"),
+            Some("ja")
+        );
         assert_eq!(lang("이 명령은 디렉터리의 내용을 나열합니다."), Some("ko"));
-        assert_eq!(lang("Der Befehl listet den Inhalt eines Verzeichnisses auf und ist sehr nützlich."), Some("de"));
-        assert_eq!(lang("Эта команда выводит содержимое каталога и очень полезна."), Some("ru"));
-        assert_eq!(lang("Ця команда виводить вміст каталогу і є дуже корисною."), Some("uk"));
-        assert_eq!(lang("Αυτή η εντολή εμφανίζει τα περιεχόμενα ενός καταλόγου."), Some("el"));
+        assert_eq!(
+            lang("Der Befehl listet den Inhalt eines Verzeichnisses auf und ist sehr nützlich."),
+            Some("de")
+        );
+        assert_eq!(
+            lang("Эта команда выводит содержимое каталога и очень полезна."),
+            Some("ru")
+        );
+        assert_eq!(
+            lang("Ця команда виводить вміст каталогу і є дуже корисною."),
+            Some("uk")
+        );
+        assert_eq!(
+            lang("Αυτή η εντολή εμφανίζει τα περιεχόμενα ενός καταλόγου."),
+            Some("el")
+        );
         assert_eq!(lang("12345 ---"), None);
     }
 
     #[test]
     fn rejects_unknown_codes() {
-        assert!(matches!(LanguageIdentifier::new(&["xx"]), Err(LangIdError::UnknownLanguage(..))));
+        assert!(matches!(
+            LanguageIdentifier::new(&["xx"]),
+            Err(LangIdError::UnknownLanguage(..))
+        ));
     }
 }

@@ -21,4 +21,10 @@ pub use rules::{QualityRule, RuleStep, RULE_NAMES};
 pub use thresholds::{Thresholds, ThresholdsError};
 
 /// The rules `glmkit filter` runs by default, in order: cheap and decisive first.
-pub const DEFAULT_RULES: &[&str] = &["encoding", "gopher_repetition", "gopher_quality", "c4", "fineweb"];
+pub const DEFAULT_RULES: &[&str] = &[
+    "encoding",
+    "gopher_repetition",
+    "gopher_quality",
+    "c4",
+    "fineweb",
+];

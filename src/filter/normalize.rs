@@ -36,7 +36,13 @@ pub struct NormalizeConfig {
 
 impl Default for NormalizeConfig {
     fn default() -> Self {
-        NormalizeConfig { form: Form::Nfc, remove_control: true, line_endings: true, whitespace: true, lowercase: false }
+        NormalizeConfig {
+            form: Form::Nfc,
+            remove_control: true,
+            line_endings: true,
+            whitespace: true,
+            lowercase: false,
+        }
     }
 }
 
@@ -64,7 +70,14 @@ pub fn normalize_counting(text: &str, cfg: &NormalizeConfig) -> (String, usize) 
             }
             '\u{2028}' | '\u{2029}' if cfg.line_endings => Some('\n'),
             c if cfg.remove_control && is_removable_control(c) => None,
-            c if cfg.whitespace && c != '\u{3000}' && c != '\n' && c != '\t' && c.is_whitespace() => Some(' '),
+            c if cfg.whitespace
+                && c != '\u{3000}'
+                && c != '\n'
+                && c != '\t'
+                && c.is_whitespace() =>
+            {
+                Some(' ')
+            }
             c => Some(c),
         };
         if mapped != Some(c) {
@@ -82,7 +95,11 @@ pub fn normalize_counting(text: &str, cfg: &NormalizeConfig) -> (String, usize) 
     if cfg.lowercase {
         let lower = out.to_lowercase();
         if lower != out {
-            changed += out.chars().zip(lower.chars()).filter(|(a, b)| a != b).count();
+            changed += out
+                .chars()
+                .zip(lower.chars())
+                .filter(|(a, b)| a != b)
+                .count();
             changed += lower.chars().count().abs_diff(out.chars().count());
             out = lower;
         }
@@ -95,14 +112,22 @@ pub fn normalize_counting(text: &str, cfg: &NormalizeConfig) -> (String, usize) 
 fn to_normal_form(text: &str, form: Form) -> (String, usize) {
     use unicode_normalization::char::canonical_combining_class;
     use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized};
-    let quick = if form == Form::Nfkc { is_nfkc_quick(text.chars()) } else { is_nfc_quick(text.chars()) };
+    let quick = if form == Form::Nfkc {
+        is_nfkc_quick(text.chars())
+    } else {
+        is_nfc_quick(text.chars())
+    };
     if quick == IsNormalized::Yes {
         return (text.to_string(), 0);
     }
     let mut out = String::with_capacity(text.len());
     let mut changed = 0;
     let mut flush = |segment: &str, out: &mut String| {
-        let normal: String = if form == Form::Nfkc { segment.nfkc().collect() } else { segment.nfc().collect() };
+        let normal: String = if form == Form::Nfkc {
+            segment.nfkc().collect()
+        } else {
+            segment.nfc().collect()
+        };
         if normal != segment {
             changed += segment.chars().count();
         }
@@ -182,13 +207,20 @@ mod tests {
     fn composes_and_cleans() {
         let cfg = NormalizeConfig::default();
         // e + combining acute -> é; CRLF -> LF; NBSP -> space; zero-width space and BEL removed.
-        assert_eq!(normalize("Cafe\u{301}\r\nA\u{a0}B\u{200b}\u{7}  \n\n\n\n\nend", &cfg), "Café\nA B\n\n\nend");
+        assert_eq!(
+            normalize("Cafe\u{301}\r\nA\u{a0}B\u{200b}\u{7}  \n\n\n\n\nend", &cfg),
+            "Café\nA B\n\n\nend"
+        );
         assert_eq!(normalize("全角　空白", &cfg), "全角　空白");
     }
 
     #[test]
     fn nfkc_and_lowercase_are_optional() {
-        let cfg = NormalizeConfig { form: Form::Nfkc, lowercase: true, ..Default::default() };
+        let cfg = NormalizeConfig {
+            form: Form::Nfkc,
+            lowercase: true,
+            ..Default::default()
+        };
         assert_eq!(normalize("ＡＢＣ ﬁle", &cfg), "abc file");
         assert_eq!(normalize("ＡＢＣ", &NormalizeConfig::default()), "ＡＢＣ");
     }
@@ -201,7 +233,10 @@ mod tests {
         assert_eq!(count("a\r\nb\r\nc"), 2);
         assert_eq!(count("xe\u{301}y"), 2);
         assert_eq!(count("a  \nb"), 2);
-        let lower = NormalizeConfig { lowercase: true, ..Default::default() };
+        let lower = NormalizeConfig {
+            lowercase: true,
+            ..Default::default()
+        };
         assert_eq!(normalize_counting("xAy", &lower).1, 1);
     }
 }

@@ -38,7 +38,10 @@ impl Script {
 
     /// Scripts written without spaces between words: each character counts as one word.
     pub fn is_unspaced(self) -> bool {
-        matches!(self, Script::Han | Script::Hiragana | Script::Katakana | Script::Thai)
+        matches!(
+            self,
+            Script::Han | Script::Hiragana | Script::Katakana | Script::Thai
+        )
     }
 
     pub fn index(self) -> usize {

@@ -17,7 +17,9 @@
 //! file only needs the keys it changes. The settings for language `xx` are `default` with
 //! `xx` laid over it, so a language without a file gets the published defaults.
 
-use super::rules::{C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig};
+use super::rules::{
+    C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,11 +40,18 @@ const BUILT_IN: &[(&str, &str)] = built_in![
 #[derive(Debug, thiserror::Error)]
 pub enum ThresholdsError {
     #[error("cannot read thresholds file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("thresholds file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("thresholds file {path}: language `{lang}`: {message}")]
-    Invalid { path: String, lang: String, message: String },
+    Invalid {
+        path: String,
+        lang: String,
+        message: String,
+    },
 }
 
 /// Everything the quality rules need to know about one language.
@@ -99,8 +108,10 @@ impl Thresholds {
         let mut extra = Vec::new();
         for path in files {
             let path = path.as_ref();
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ThresholdsError::Io { path: path.display().to_string(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ThresholdsError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
             extra.push((path.display().to_string(), text));
         }
         Self::layered(&extra)
@@ -108,12 +119,17 @@ impl Thresholds {
 
     fn layered(extra: &[(String, String)]) -> Result<Self, ThresholdsError> {
         let mut merged = Table::new();
-        let built_in = BUILT_IN.iter().map(|(name, text)| (format!("<built-in>/{name}"), text.to_string()));
+        let built_in = BUILT_IN
+            .iter()
+            .map(|(name, text)| (format!("<built-in>/{name}"), text.to_string()));
         let mut last_path = String::new();
         for (path, text) in built_in.chain(extra.iter().cloned()) {
-            let table: Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ThresholdsError::Parse { path: path.clone(), message: e.to_string() })?;
+            let table: Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ThresholdsError::Parse {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
             merge(&mut merged, table);
             last_path = path;
         }
@@ -121,19 +137,26 @@ impl Thresholds {
             Some(Value::Table(t)) => t.clone(),
             _ => Table::new(),
         };
-        let resolve = |lang: &str, overlay: Option<&Table>| -> Result<Arc<Profile>, ThresholdsError> {
-            let mut table = default_table.clone();
-            if let Some(overlay) = overlay {
-                merge(&mut table, overlay.clone());
-            }
-            let settings = LanguageProfile::deserialize(Value::Table(table)).map_err(|e| ThresholdsError::Invalid {
-                path: last_path.clone(),
-                lang: lang.to_string(),
-                message: e.to_string(),
-            })?;
-            let stop_set = settings.stop_words.iter().map(|w| w.to_lowercase()).collect();
-            Ok(Arc::new(Profile { settings, stop_set }))
-        };
+        let resolve =
+            |lang: &str, overlay: Option<&Table>| -> Result<Arc<Profile>, ThresholdsError> {
+                let mut table = default_table.clone();
+                if let Some(overlay) = overlay {
+                    merge(&mut table, overlay.clone());
+                }
+                let settings = LanguageProfile::deserialize(Value::Table(table)).map_err(|e| {
+                    ThresholdsError::Invalid {
+                        path: last_path.clone(),
+                        lang: lang.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let stop_set = settings
+                    .stop_words
+                    .iter()
+                    .map(|w| w.to_lowercase())
+                    .collect();
+                Ok(Arc::new(Profile { settings, stop_set }))
+            };
         let default = resolve("default", None)?;
         let mut languages = BTreeMap::new();
         for (lang, value) in &merged {
@@ -154,7 +177,8 @@ impl Thresholds {
 
     /// The settings for a language code (`None` or an unknown code: the default).
     pub fn for_lang(&self, lang: Option<&str>) -> &Arc<Profile> {
-        lang.and_then(|l| self.languages.get(l)).unwrap_or(&self.default)
+        lang.and_then(|l| self.languages.get(l))
+            .unwrap_or(&self.default)
     }
 
     /// The language codes with their own settings.

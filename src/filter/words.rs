@@ -38,7 +38,9 @@ pub fn words(text: &str) -> Vec<&str> {
 
 /// Non-empty lines, without their line ending.
 pub fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).filter(|l| !l.trim().is_empty())
+    text.split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .filter(|l| !l.trim().is_empty())
 }
 
 /// Paragraphs: blocks separated by one or more blank lines.
@@ -82,13 +84,19 @@ mod tests {
 
     #[test]
     fn splits_spaced_text_on_whitespace() {
-        assert_eq!(words("The cat, the hat.\nEnd"), ["The", "cat,", "the", "hat.", "End"]);
+        assert_eq!(
+            words("The cat, the hat.\nEnd"),
+            ["The", "cat,", "the", "hat.", "End"]
+        );
     }
 
     #[test]
     fn cjk_characters_are_words() {
         assert_eq!(words("使用ls命令。"), ["使", "用", "ls", "命", "令", "。"]);
-        assert_eq!(words("ファイルを削除"), ["フ", "ァ", "イ", "ル", "を", "削", "除"]);
+        assert_eq!(
+            words("ファイルを削除"),
+            ["フ", "ァ", "イ", "ル", "を", "削", "除"]
+        );
     }
 
     #[test]

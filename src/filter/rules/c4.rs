@@ -49,12 +49,18 @@ impl QualityRule for C4 {
                 continue;
             }
             let line_words = words(line);
-            if line_words.iter().any(|w| w.chars().count() > cfg.max_word_length) {
+            if line_words
+                .iter()
+                .any(|w| w.chars().count() > cfg.max_word_length)
+            {
                 continue;
             }
             if cfg.filter_no_terminal_punct {
                 let last = line.chars().next_back();
-                if !last.is_some_and(|c| ends.contains(&c)) || line.ends_with("...") || line.ends_with('…') {
+                if !last.is_some_and(|c| ends.contains(&c))
+                    || line.ends_with("...")
+                    || line.ends_with('…')
+                {
                     continue;
                 }
             }
@@ -71,16 +77,28 @@ impl QualityRule for C4 {
             if cfg.filter_curly_bracket && line.contains('{') {
                 return Err(Failure::new("curly_bracket", 1.0, 0.0));
             }
-            if cfg.filter_policy && cfg.policy_substrings.iter().any(|p| lower.contains(p.as_str())) {
+            if cfg.filter_policy
+                && cfg
+                    .policy_substrings
+                    .iter()
+                    .any(|p| lower.contains(p.as_str()))
+            {
                 continue;
             }
             sentences += count_sentences(line, ends);
-            if sentences >= cfg.min_num_sentences && !cfg.filter_lorem_ipsum && !cfg.filter_curly_bracket {
+            if sentences >= cfg.min_num_sentences
+                && !cfg.filter_lorem_ipsum
+                && !cfg.filter_curly_bracket
+            {
                 return Ok(());
             }
         }
         if sentences < cfg.min_num_sentences {
-            return Err(Failure::new("too_few_sentences", sentences as f64, cfg.min_num_sentences as f64));
+            return Err(Failure::new(
+                "too_few_sentences",
+                sentences as f64,
+                cfg.min_num_sentences as f64,
+            ));
         }
         Ok(())
     }

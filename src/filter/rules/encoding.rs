@@ -8,9 +8,9 @@
 //!   characters;
 //! - a UTF-8 lead byte read as Latin-1/cp1252 (`Ã`, `â`, ...) followed by a continuation byte
 //!   read the same way that is not a letter (`©`, `€`, `™`, `¤`): `Ã©`, `â€™`;
-//! - box-drawing characters and half-width katakana touching a Latin, Greek or Cyrillic letter
-//!   (UTF-8 read as KOI8-R, cp437 or Shift_JIS: `lц╘pe`, `Σ╕¡`); tables have them between
-//!   spaces;
+//! - box-drawing characters and half-width katakana inside a word, touching a Latin, Greek or
+//!   Cyrillic letter (UTF-8 read as KOI8-R, cp437 or Shift_JIS: `lц╘pe`, `Σ╕¡`); tables have
+//!   them next to spaces;
 //! - a letter of another script inside a word of a spaced script (`p艡ed`: UTF-8 read as GBK);
 //! - Han characters outside the common sets of GB 2312, Big5 and JIS X 0208 level 1 (UTF-8
 //!   Chinese read as GBK gives rare characters only): see `data/filter/common_han.txt`.
@@ -36,18 +36,44 @@ pub struct EncodingConfig {
 pub struct Encoding;
 
 static COMMON_HAN: LazyLock<HashSet<char>> = LazyLock::new(|| {
-    include_str!("../../../data/filter/common_han.txt").chars().filter(|c| !c.is_whitespace()).collect()
+    include_str!("../../../data/filter/common_han.txt")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
 });
 
 /// Letters of the spaced alphabetic scripts that codec mix-ups produce next to box drawing.
 fn is_alphabet_letter(c: char) -> bool {
-    matches!(script_of(c), Some(Script::Latin | Script::Greek | Script::Cyrillic))
+    matches!(
+        script_of(c),
+        Some(Script::Latin | Script::Greek | Script::Cyrillic)
+    )
 }
 
 /// A continuation byte (0x80-0xBF) as cp1252 / Latin-1 shows it, when it is not a letter.
 fn is_continuation_symbol(c: char) -> bool {
     matches!(c, '\u{80}'..='\u{BF}' if !matches!(c, 'ª' | 'µ' | 'º'))
-        || matches!(c, '€' | '‚' | '„' | '…' | '†' | '‡' | 'ˆ' | '‰' | '‹' | '‘' | '’' | '“' | '”' | '•' | '–' | '—' | '˜' | '™' | '›')
+        || matches!(
+            c,
+            '€' | '‚'
+                | '„'
+                | '…'
+                | '†'
+                | '‡'
+                | 'ˆ'
+                | '‰'
+                | '‹'
+                | '‘'
+                | '’'
+                | '“'
+                | '”'
+                | '•'
+                | '–'
+                | '—'
+                | '˜'
+                | '™'
+                | '›'
+        )
 }
 
 /// Counts of the signs in a text.
@@ -76,7 +102,12 @@ pub fn encoding_signs(text: &str) -> EncodingSigns {
         let suspicious = match cp {
             0xFFFD | 0x80..=0x9F | 0xE000..=0xF8FF => true,
             0xC2..=0xEF => is_continuation_symbol(next),
-            0x2500..=0x259F | 0xFF61..=0xFF9F => is_alphabet_letter(prev) || is_alphabet_letter(next),
+            // Inside a word: no space on either side, and a letter on one side.
+            0x2500..=0x259F | 0xFF61..=0xFF9F => {
+                !prev.is_whitespace()
+                    && !next.is_whitespace()
+                    && (is_alphabet_letter(prev) || is_alphabet_letter(next))
+            }
             _ => false,
         };
         // A letter of another script between two letters of one spaced script: `p艡e`, `кyл`.
@@ -110,12 +141,20 @@ impl QualityRule for Encoding {
         let signs = encoding_signs(text);
         let value = ratio(signs.suspicious, signs.non_space);
         if value > cfg.max_suspicious_ratio {
-            return Err(Failure::new("mojibake_chars", value, cfg.max_suspicious_ratio));
+            return Err(Failure::new(
+                "mojibake_chars",
+                value,
+                cfg.max_suspicious_ratio,
+            ));
         }
         if signs.han >= cfg.min_han_chars {
             let value = ratio(signs.rare_han, signs.han);
             if value > cfg.max_rare_han_ratio {
-                return Err(Failure::new("rare_han_ratio", value, cfg.max_rare_han_ratio));
+                return Err(Failure::new(
+                    "rare_han_ratio",
+                    value,
+                    cfg.max_rare_han_ratio,
+                ));
             }
         }
         Ok(())
@@ -133,6 +172,7 @@ mod tests {
         assert_eq!(encoding_signs("Je l茅pe b媒t").suspicious, 2);
         assert_eq!(encoding_signs("lц╘pe").suspicious, 1);
         assert_eq!(encoding_signs("│ 表 │ ─── │").suspicious, 0);
+        assert_eq!(encoding_signs("│   │Int │").suspicious, 0);
         assert_eq!(encoding_signs("使用ls命令").suspicious, 0);
         // "这个命令用于显示文件的内容" encoded as UTF-8 and decoded as GBK.
         let signs = encoding_signs("杩欎釜鍛戒护鐢ㄤ簬鏄剧ず鏂囦欢鐨勫唴瀹");

@@ -39,25 +39,43 @@ impl QualityRule for FineWeb {
             return Err(Failure::new("empty", 0.0, 1.0));
         }
         let ends = &profile.sentence_ends;
-        let punct = lines.iter().filter(|l| l.chars().next_back().is_some_and(|c| ends.contains(&c))).count();
+        let punct = lines
+            .iter()
+            .filter(|l| l.chars().next_back().is_some_and(|c| ends.contains(&c)))
+            .count();
         let value = ratio(punct, lines.len());
         if value < cfg.line_punct_thr && !(punct == 0 && cfg.line_punct_exclude_zero) {
             return Err(Failure::new("line_punct_ratio", value, cfg.line_punct_thr));
         }
-        let short = lines.iter().filter(|l| l.chars().count() <= cfg.short_line_length).count();
+        let short = lines
+            .iter()
+            .filter(|l| l.chars().count() <= cfg.short_line_length)
+            .count();
         let value = ratio(short, lines.len());
         if value >= cfg.short_line_thr {
             return Err(Failure::new("short_line_ratio", value, cfg.short_line_thr));
         }
         let mut seen = HashSet::with_capacity(lines.len());
-        let dup_chars: usize = lines.iter().filter(|l| !seen.insert(**l)).map(|l| l.chars().count()).sum();
+        let dup_chars: usize = lines
+            .iter()
+            .filter(|l| !seen.insert(**l))
+            .map(|l| l.chars().count())
+            .sum();
         let chars_without_newlines = text.chars().filter(|&c| c != '\n').count();
         let value = ratio(dup_chars, chars_without_newlines);
         if value >= cfg.char_duplicates_ratio {
-            return Err(Failure::new("char_dup_ratio", value, cfg.char_duplicates_ratio));
+            return Err(Failure::new(
+                "char_dup_ratio",
+                value,
+                cfg.char_duplicates_ratio,
+            ));
         }
         let n_words = words(text).len();
-        let value = if n_words == 0 { f64::INFINITY } else { text.matches('\n').count() as f64 / n_words as f64 };
+        let value = if n_words == 0 {
+            f64::INFINITY
+        } else {
+            text.matches('\n').count() as f64 / n_words as f64
+        };
         if value > cfg.new_line_ratio {
             return Err(Failure::new("list_ratio", value, cfg.new_line_ratio));
         }

@@ -47,25 +47,52 @@ impl QualityRule for GopherQuality {
             }
         }
         if n_content < cfg.min_doc_words {
-            return Err(Failure::new("short_doc", n_content as f64, cfg.min_doc_words as f64));
+            return Err(Failure::new(
+                "short_doc",
+                n_content as f64,
+                cfg.min_doc_words as f64,
+            ));
         }
         if n_content > cfg.max_doc_words {
-            return Err(Failure::new("long_doc", n_content as f64, cfg.max_doc_words as f64));
+            return Err(Failure::new(
+                "long_doc",
+                n_content as f64,
+                cfg.max_doc_words as f64,
+            ));
         }
         let avg = ratio(content_chars, n_content);
         if avg < cfg.min_avg_word_length {
-            return Err(Failure::new("below_avg_word_length", avg, cfg.min_avg_word_length));
+            return Err(Failure::new(
+                "below_avg_word_length",
+                avg,
+                cfg.min_avg_word_length,
+            ));
         }
         if avg > cfg.max_avg_word_length {
-            return Err(Failure::new("above_avg_word_length", avg, cfg.max_avg_word_length));
+            return Err(Failure::new(
+                "above_avg_word_length",
+                avg,
+                cfg.max_avg_word_length,
+            ));
         }
         let hashes = ratio(text.matches('#').count(), n_words);
         if hashes > cfg.max_symbol_word_ratio {
-            return Err(Failure::new("too_many_hashes", hashes, cfg.max_symbol_word_ratio));
+            return Err(Failure::new(
+                "too_many_hashes",
+                hashes,
+                cfg.max_symbol_word_ratio,
+            ));
         }
-        let ellipses = ratio(text.matches("...").count() + text.matches('…').count(), n_words);
+        let ellipses = ratio(
+            text.matches("...").count() + text.matches('…').count(),
+            n_words,
+        );
         if ellipses > cfg.max_symbol_word_ratio {
-            return Err(Failure::new("too_many_ellipsis", ellipses, cfg.max_symbol_word_ratio));
+            return Err(Failure::new(
+                "too_many_ellipsis",
+                ellipses,
+                cfg.max_symbol_word_ratio,
+            ));
         }
         let lines: Vec<&str> = text.lines().collect();
         let bullets = lines
@@ -77,7 +104,11 @@ impl QualityRule for GopherQuality {
             .count();
         let bullets = ratio(bullets, lines.len());
         if bullets > cfg.max_bullet_lines_ratio {
-            return Err(Failure::new("too_many_bullets", bullets, cfg.max_bullet_lines_ratio));
+            return Err(Failure::new(
+                "too_many_bullets",
+                bullets,
+                cfg.max_bullet_lines_ratio,
+            ));
         }
         let ellipsis_lines = lines
             .iter()
@@ -88,11 +119,25 @@ impl QualityRule for GopherQuality {
             .count();
         let ellipsis_lines = ratio(ellipsis_lines, lines.len());
         if ellipsis_lines > cfg.max_ellipsis_lines_ratio {
-            return Err(Failure::new("too_many_end_ellipsis", ellipsis_lines, cfg.max_ellipsis_lines_ratio));
+            return Err(Failure::new(
+                "too_many_end_ellipsis",
+                ellipsis_lines,
+                cfg.max_ellipsis_lines_ratio,
+            ));
         }
-        let alpha = ratio(words.iter().filter(|w| w.chars().any(char::is_alphabetic)).count(), n_words);
+        let alpha = ratio(
+            words
+                .iter()
+                .filter(|w| w.chars().any(char::is_alphabetic))
+                .count(),
+            n_words,
+        );
         if alpha < cfg.min_alpha_words_ratio {
-            return Err(Failure::new("below_alpha_threshold", alpha, cfg.min_alpha_words_ratio));
+            return Err(Failure::new(
+                "below_alpha_threshold",
+                alpha,
+                cfg.min_alpha_words_ratio,
+            ));
         }
         let mut stop_words = 0;
         for w in &words {
@@ -113,7 +158,11 @@ impl QualityRule for GopherQuality {
             }
         }
         if stop_words < cfg.min_stop_words {
-            return Err(Failure::new("not_enough_stop_words", stop_words as f64, cfg.min_stop_words as f64));
+            return Err(Failure::new(
+                "not_enough_stop_words",
+                stop_words as f64,
+                cfg.min_stop_words as f64,
+            ));
         }
         Ok(())
     }

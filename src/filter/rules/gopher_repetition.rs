@@ -101,16 +101,25 @@ impl QualityRule for GopherRepetition {
         }
         let value = ratio(dup_para_chars, text_chars);
         if value > cfg.dup_para_char_frac {
-            return Err(Failure::new("dup_para_char_frac", value, cfg.dup_para_char_frac));
+            return Err(Failure::new(
+                "dup_para_char_frac",
+                value,
+                cfg.dup_para_char_frac,
+            ));
         }
-        let (n_lines, dup_lines, dup_line_chars) = duplicates(text.split('\n').filter(|l| !l.is_empty()));
+        let (n_lines, dup_lines, dup_line_chars) =
+            duplicates(text.split('\n').filter(|l| !l.is_empty()));
         let value = ratio(dup_lines, n_lines);
         if value > cfg.dup_line_frac {
             return Err(Failure::new("dup_line_frac", value, cfg.dup_line_frac));
         }
         let value = ratio(dup_line_chars, text_chars);
         if value > cfg.dup_line_char_frac {
-            return Err(Failure::new("dup_line_char_frac", value, cfg.dup_line_char_frac));
+            return Err(Failure::new(
+                "dup_line_char_frac",
+                value,
+                cfg.dup_line_char_frac,
+            ));
         }
         let words = words(text);
         let lens: Vec<usize> = words.iter().map(|w| w.chars().count()).collect();
@@ -132,19 +141,43 @@ impl QualityRule for GopherRepetition {
 
 fn top_reason(n: usize) -> &'static str {
     const NAMES: [&str; 11] = [
-        "top_n_gram", "top_1_gram", "top_2_gram", "top_3_gram", "top_4_gram", "top_5_gram", "top_6_gram",
-        "top_7_gram", "top_8_gram", "top_9_gram", "top_10_gram",
+        "top_n_gram",
+        "top_1_gram",
+        "top_2_gram",
+        "top_3_gram",
+        "top_4_gram",
+        "top_5_gram",
+        "top_6_gram",
+        "top_7_gram",
+        "top_8_gram",
+        "top_9_gram",
+        "top_10_gram",
     ];
     NAMES.get(n).copied().unwrap_or("top_n_gram")
 }
 
 fn dup_reason(n: usize) -> &'static str {
     const NAMES: [&str; 21] = [
-        "duplicated_n_grams", "duplicated_1_n_grams", "duplicated_2_n_grams", "duplicated_3_n_grams",
-        "duplicated_4_n_grams", "duplicated_5_n_grams", "duplicated_6_n_grams", "duplicated_7_n_grams",
-        "duplicated_8_n_grams", "duplicated_9_n_grams", "duplicated_10_n_grams", "duplicated_11_n_grams",
-        "duplicated_12_n_grams", "duplicated_13_n_grams", "duplicated_14_n_grams", "duplicated_15_n_grams",
-        "duplicated_16_n_grams", "duplicated_17_n_grams", "duplicated_18_n_grams", "duplicated_19_n_grams",
+        "duplicated_n_grams",
+        "duplicated_1_n_grams",
+        "duplicated_2_n_grams",
+        "duplicated_3_n_grams",
+        "duplicated_4_n_grams",
+        "duplicated_5_n_grams",
+        "duplicated_6_n_grams",
+        "duplicated_7_n_grams",
+        "duplicated_8_n_grams",
+        "duplicated_9_n_grams",
+        "duplicated_10_n_grams",
+        "duplicated_11_n_grams",
+        "duplicated_12_n_grams",
+        "duplicated_13_n_grams",
+        "duplicated_14_n_grams",
+        "duplicated_15_n_grams",
+        "duplicated_16_n_grams",
+        "duplicated_17_n_grams",
+        "duplicated_18_n_grams",
+        "duplicated_19_n_grams",
         "duplicated_20_n_grams",
     ];
     NAMES.get(n).copied().unwrap_or("duplicated_n_grams")

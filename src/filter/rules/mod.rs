@@ -30,7 +30,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(reason: &'static str, value: f64, threshold: f64) -> Self {
-        Failure { reason, value, threshold }
+        Failure {
+            reason,
+            value,
+            threshold,
+        }
     }
 }
 
@@ -42,7 +46,13 @@ pub trait QualityRule: Send + Sync {
 }
 
 /// The rules by name, as `--rules` and pipeline files name them.
-pub const RULE_NAMES: &[&str] = &["gopher_quality", "gopher_repetition", "c4", "fineweb", "encoding"];
+pub const RULE_NAMES: &[&str] = &[
+    "gopher_quality",
+    "gopher_repetition",
+    "c4",
+    "fineweb",
+    "encoding",
+];
 
 /// Builds a rule by its name.
 pub fn rule_by_name(name: &str) -> Option<Box<dyn QualityRule>> {
@@ -75,7 +85,10 @@ impl Step for RuleStep {
     }
 
     fn apply(&self, doc: &mut Document) -> Verdict {
-        let lang = doc.annotation("lang").and_then(|v| v.as_str()).map(str::to_owned);
+        let lang = doc
+            .annotation("lang")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let profile = self.thresholds.for_lang(lang.as_deref());
         match self.rule.check(&doc.text, profile) {
             Ok(()) => Verdict::Keep,
