@@ -31,10 +31,11 @@ pub const CJK_WEIGHT: usize = 3;
 /// Least share of kana among Han + kana for Japanese (Japanese prose has 30-70 %).
 pub const KANA_SHARE_FOR_JAPANESE: f64 = 0.05;
 
-/// The languages glmkit identifies by default: the 24 of the shared corpus plus th, hi, he, fa.
+/// The languages glmkit identifies by default: the 24 of the shared corpus, th, hi, he, fa,
+/// and Latin, so that placeholder text (lorem ipsum) is not mistaken for French or Italian.
 pub const DEFAULT_LANGUAGES: &[&str] = &[
     "zh", "en", "de", "fr", "es", "it", "pt", "ru", "pl", "uk", "cs", "nl", "sv", "ja", "ko", "vi",
-    "id", "el", "tr", "hu", "fi", "da", "ro", "ar", "th", "hi", "he", "fa",
+    "id", "el", "tr", "hu", "fi", "da", "ro", "ar", "th", "hi", "he", "fa", "la",
 ];
 
 /// ISO 639-1 codes and the whatlang language and script of each language glmkit can name.
