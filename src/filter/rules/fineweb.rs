@@ -21,6 +21,8 @@ pub struct FineWebConfig {
     pub short_line_length: usize,
     /// A document is removed when duplicated lines hold this share of its characters (or more).
     pub char_duplicates_ratio: f64,
+    /// A repeated line counts as a duplicate only with at least this many words (1: all).
+    pub dup_min_words: usize,
     /// Most newlines per word.
     pub new_line_ratio: f64,
 }
@@ -58,7 +60,9 @@ impl QualityRule for FineWeb {
         let mut seen = HashSet::with_capacity(lines.len());
         let dup_chars: usize = lines
             .iter()
-            .filter(|l| !seen.insert(**l))
+            .filter(|l| {
+                !seen.insert(**l) && (cfg.dup_min_words <= 1 || words(l).len() >= cfg.dup_min_words)
+            })
             .map(|l| l.chars().count())
             .sum();
         let chars_without_newlines = text.chars().filter(|&c| c != '\n').count();

@@ -19,6 +19,9 @@ pub struct GopherRepetitionConfig {
     /// Most characters in repeated paragraphs (lines), as a fraction of the text.
     pub dup_para_char_frac: f64,
     pub dup_line_char_frac: f64,
+    /// A repeated line or paragraph counts as a duplicate only with at least this many words
+    /// (1 counts every repeat, as published).
+    pub dup_min_words: usize,
     /// `[n, max]`: the most frequent n-gram of words may cover at most `max` of the text.
     pub top_n_grams: Vec<(usize, f64)>,
     /// `[n, max]`: characters of n-grams seen before may cover at most `max` of the text.
@@ -27,13 +30,17 @@ pub struct GopherRepetitionConfig {
 
 pub struct GopherRepetition;
 
-/// (number of elements that repeat an earlier one, their characters).
-fn duplicates<'a>(elements: impl Iterator<Item = &'a str>) -> (usize, usize, usize) {
+/// (number of elements, those that repeat an earlier one and have at least `min_words` words,
+/// their characters).
+pub(crate) fn duplicates<'a>(
+    elements: impl Iterator<Item = &'a str>,
+    min_words: usize,
+) -> (usize, usize, usize) {
     let mut seen = HashSet::new();
     let (mut total, mut dups, mut dup_chars) = (0, 0, 0);
     for e in elements {
         total += 1;
-        if !seen.insert(e) {
+        if !seen.insert(e) && (min_words <= 1 || words(e).len() >= min_words) {
             dups += 1;
             dup_chars += e.chars().count();
         }
@@ -94,7 +101,8 @@ impl QualityRule for GopherRepetition {
     fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.gopher_repetition;
         let text_chars = text.chars().count();
-        let (n_paras, dup_paras, dup_para_chars) = duplicates(paragraphs(text.trim()).into_iter());
+        let (n_paras, dup_paras, dup_para_chars) =
+            duplicates(paragraphs(text.trim()).into_iter(), cfg.dup_min_words);
         let value = ratio(dup_paras, n_paras);
         if value > cfg.dup_para_frac {
             return Err(Failure::new("dup_para_frac", value, cfg.dup_para_frac));
@@ -107,8 +115,10 @@ impl QualityRule for GopherRepetition {
                 cfg.dup_para_char_frac,
             ));
         }
-        let (n_lines, dup_lines, dup_line_chars) =
-            duplicates(text.split('\n').filter(|l| !l.is_empty()));
+        let (n_lines, dup_lines, dup_line_chars) = duplicates(
+            text.split('\n').filter(|l| !l.is_empty()),
+            cfg.dup_min_words,
+        );
         let value = ratio(dup_lines, n_lines);
         if value > cfg.dup_line_frac {
             return Err(Failure::new("dup_line_frac", value, cfg.dup_line_frac));
