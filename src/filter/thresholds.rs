@@ -122,7 +122,8 @@ impl Thresholds {
         let built_in = BUILT_IN
             .iter()
             .map(|(name, text)| (format!("<built-in>/{name}"), text.to_string()));
-        let mut last_path = String::new();
+        // Names the files a settings error can come from: the user's, or the built-in ones.
+        let mut last_path = String::from("<built-in>");
         for (path, text) in built_in.chain(extra.iter().cloned()) {
             let table: Table =
                 text.parse()
@@ -131,7 +132,13 @@ impl Thresholds {
                         message: e.to_string(),
                     })?;
             merge(&mut merged, table);
-            last_path = path;
+            if !path.starts_with("<built-in>") {
+                last_path = if last_path == "<built-in>" {
+                    path
+                } else {
+                    format!("{last_path}, {path}")
+                };
+            }
         }
         let default_table = match merged.get("default") {
             Some(Value::Table(t)) => t.clone(),
