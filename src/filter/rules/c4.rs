@@ -5,12 +5,17 @@
 //! few sentences. Terminal punctuation and sentence ends come from the language's
 //! `sentence_ends`, so `。！？` end Chinese and Japanese lines.
 //!
+//! With `join_wrapped_lines` (glmkit's default) sentences are also counted on paragraphs with
+//! their wrapped lines joined, and the larger count is used: C4's lines are HTML blocks, and
+//! in hard-wrapped text a block is a paragraph, while in line-per-block text (verse, quotes
+//! with attributions) a line is.
+//!
 //! glmkit keeps the document's text as it is (datatrove rewrites it to the kept lines): a
 //! filter step decides, it does not edit.
 
 use super::{Failure, QualityRule};
 use crate::filter::thresholds::Profile;
-use crate::filter::words::words;
+use crate::filter::words::{self, words};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,6 +27,9 @@ pub struct C4Config {
     pub min_words_per_line: usize,
     /// A line with a longer word (in characters) does not pass.
     pub max_word_length: usize,
+    /// Also count sentences on paragraphs (blank-line separated, wrapped lines joined) and keep
+    /// the larger count: in hard-wrapped text a C4 "line" (an HTML block) is a paragraph.
+    pub join_wrapped_lines: bool,
     /// Lines must end in terminal punctuation to pass.
     pub filter_no_terminal_punct: bool,
     pub filter_lorem_ipsum: bool,
@@ -41,57 +49,22 @@ impl QualityRule for C4 {
 
     fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.c4;
-        let ends = &profile.sentence_ends;
-        let mut sentences = 0;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            let line_words = words(line);
-            if line_words
-                .iter()
-                .any(|w| w.chars().count() > cfg.max_word_length)
-            {
-                continue;
-            }
-            if cfg.filter_no_terminal_punct {
-                let last = line.chars().next_back();
-                if !last.is_some_and(|c| ends.contains(&c))
-                    || line.ends_with("...")
-                    || line.ends_with('…')
-                {
-                    continue;
-                }
-            }
-            if line_words.len() < cfg.min_words_per_line {
-                continue;
-            }
-            let lower = line.to_lowercase();
-            if cfg.filter_lorem_ipsum && lower.contains("lorem ipsum") {
-                return Err(Failure::new("lorem_ipsum", 1.0, 0.0));
-            }
-            if cfg.filter_javascript && lower.contains("javascript") {
-                continue;
-            }
-            if cfg.filter_curly_bracket && line.contains('{') {
-                return Err(Failure::new("curly_bracket", 1.0, 0.0));
-            }
-            if cfg.filter_policy
-                && cfg
-                    .policy_substrings
-                    .iter()
-                    .any(|p| lower.contains(p.as_str()))
-            {
-                continue;
-            }
-            sentences += count_sentences(line, ends);
-            if sentences >= cfg.min_num_sentences
-                && !cfg.filter_lorem_ipsum
-                && !cfg.filter_curly_bracket
-            {
-                return Ok(());
-            }
+        let mut sentences = sentences_on_passing_lines(text.lines(), profile)?;
+        if cfg.join_wrapped_lines && sentences < cfg.min_num_sentences {
+            let paragraphs: Vec<String> = words::paragraphs(text)
+                .into_iter()
+                .map(|p| {
+                    p.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            sentences = sentences.max(sentences_on_passing_lines(
+                paragraphs.iter().map(String::as_str),
+                profile,
+            )?);
         }
         if sentences < cfg.min_num_sentences {
             return Err(Failure::new(
@@ -102,6 +75,62 @@ impl QualityRule for C4 {
         }
         Ok(())
     }
+}
+
+/// C4's line loop: the sentences on the lines that pass, or the document-level failure
+/// (lorem ipsum, curly bracket).
+fn sentences_on_passing_lines<'a>(
+    lines: impl Iterator<Item = &'a str>,
+    profile: &Profile,
+) -> Result<usize, Failure> {
+    let cfg = &profile.c4;
+    let ends = &profile.sentence_ends;
+    let mut sentences = 0;
+    for line in lines {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let line_words = words(line);
+        if line_words
+            .iter()
+            .any(|w| w.chars().count() > cfg.max_word_length)
+        {
+            continue;
+        }
+        if cfg.filter_no_terminal_punct {
+            let last = line.chars().next_back();
+            if !last.is_some_and(|c| ends.contains(&c))
+                || line.ends_with("...")
+                || line.ends_with('…')
+            {
+                continue;
+            }
+        }
+        if line_words.len() < cfg.min_words_per_line {
+            continue;
+        }
+        let lower = line.to_lowercase();
+        if cfg.filter_lorem_ipsum && lower.contains("lorem ipsum") {
+            return Err(Failure::new("lorem_ipsum", 1.0, 0.0));
+        }
+        if cfg.filter_javascript && lower.contains("javascript") {
+            continue;
+        }
+        if cfg.filter_curly_bracket && line.contains('{') {
+            return Err(Failure::new("curly_bracket", 1.0, 0.0));
+        }
+        if cfg.filter_policy
+            && cfg
+                .policy_substrings
+                .iter()
+                .any(|p| lower.contains(p.as_str()))
+        {
+            continue;
+        }
+        sentences += count_sentences(line, ends);
+    }
+    Ok(sentences)
 }
 
 /// Sentence ends in a line: an end character followed by a space or the end of the line (CJK

@@ -11,7 +11,7 @@
 //! - box-drawing characters and half-width katakana inside a word, touching a Latin, Greek or
 //!   Cyrillic letter (UTF-8 read as KOI8-R, cp437 or Shift_JIS: `lц╘pe`, `Σ╕¡`); tables have
 //!   them next to spaces;
-//! - a letter of another script inside a word of a spaced script (`p艡ed`: UTF-8 read as GBK);
+//! - a CJK character inside a word of a spaced script (`p艡ed`: UTF-8 read as GBK);
 //! - Han characters outside the common sets of GB 2312, Big5 and JIS X 0208 level 1 (UTF-8
 //!   Chinese read as GBK gives rare characters only): see `data/filter/common_han.txt`.
 
@@ -47,6 +47,15 @@ fn is_alphabet_letter(c: char) -> bool {
     matches!(
         script_of(c),
         Some(Script::Latin | Script::Greek | Script::Cyrillic)
+    )
+}
+
+/// Han, kana and Hangul: what UTF-8 read as GBK, Big5 or Shift_JIS puts inside Latin words.
+/// (Latin letters inside Cyrillic words are homoglyph typos, not a codec mix-up.)
+fn is_cjk(script: Script) -> bool {
+    matches!(
+        script,
+        Script::Han | Script::Hiragana | Script::Katakana | Script::Hangul
     )
 }
 
@@ -110,9 +119,9 @@ pub fn encoding_signs(text: &str) -> EncodingSigns {
             }
             _ => false,
         };
-        // A letter of another script between two letters of one spaced script: `p艡e`, `кyл`.
+        // A CJK character between two letters of one spaced script: `p艡e`.
         let sandwiched = match (before_prev_script, prev_script, script) {
-            (Some(a), Some(b), Some(c2)) => a == c2 && a != b && !a.is_unspaced(),
+            (Some(a), Some(b), Some(c2)) => a == c2 && a != b && !a.is_unspaced() && is_cjk(b),
             _ => false,
         };
         if suspicious || sandwiched {
