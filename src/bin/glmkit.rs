@@ -1,13 +1,23 @@
 //! The glmkit command line: parse, call the library, print. Each command group lives in its own
 //! module under `src/bin/glmkit/`.
 
+// Command groups live in src/bin/glmkit/ (the binary's root is this file, hence the paths).
+#[path = "glmkit/common.rs"]
+mod common;
+#[path = "glmkit/corpus.rs"]
+mod corpus;
+#[path = "glmkit/filter.rs"]
+mod filter;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "glmkit",
     version,
-    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data"
+    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data",
+    after_help = "Every command that writes documents writes OUT/kept, OUT/rejected, OUT/quarantine and \
+                  OUT/stats.json, and can run as shard i of n (--shard, or a Slurm array)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -15,9 +25,23 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Convert between corpus formats and re-shard.
+    Convert(corpus::ConvertArgs),
+    /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
+    Stats(corpus::StatsArgs),
+    /// Identify languages and remove low-quality documents (one-line pipeline).
+    Filter(filter::FilterArgs),
+    /// Run the steps of a pipeline file (TOML).
+    Run(filter::RunArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Convert(args) => corpus::convert(args),
+        Command::Stats(args) => corpus::stats(args),
+        Command::Filter(args) => filter::filter(args),
+        Command::Run(args) => filter::run(args),
+    }
 }
