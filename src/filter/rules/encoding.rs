@@ -8,9 +8,9 @@
 //!   characters;
 //! - a UTF-8 lead byte read as Latin-1/cp1252 (`Ã`, `â`, ...) followed by a continuation byte
 //!   read the same way that is not a letter (`©`, `€`, `™`, `¤`): `Ã©`, `â€™`;
-//! - box-drawing characters and half-width katakana inside a word, touching a Latin, Greek or
-//!   Cyrillic letter (UTF-8 read as KOI8-R, cp437 or Shift_JIS: `lц╘pe`, `Σ╕¡`); tables have
-//!   them next to spaces;
+//! - box-drawing characters touching a non-ASCII letter or Latin-1 symbol (UTF-8 read as KOI8-R
+//!   or cp437: `lц╘pe`, `Σ╕¡`; tables have them next to spaces, ASCII or Han), and half-width katakana touching a letter (UTF-8 read as Shift_JIS:
+//!   `Espaﾃｱol`);
 //! - a CJK character inside a word of a spaced script (`p艡ed`: UTF-8 read as GBK);
 //! - Han characters outside the common sets of GB 2312, Big5 and JIS X 0208 level 1 (UTF-8
 //!   Chinese read as GBK gives rare characters only): see `data/filter/common_han.txt`.
@@ -42,12 +42,18 @@ static COMMON_HAN: LazyLock<HashSet<char>> = LazyLock::new(|| {
         .collect()
 });
 
-/// Letters of the spaced alphabetic scripts that codec mix-ups produce next to box drawing.
+/// Letters of the alphabetic scripts.
 fn is_alphabet_letter(c: char) -> bool {
     matches!(
         script_of(c),
         Some(Script::Latin | Script::Greek | Script::Cyrillic)
     )
+}
+
+/// What UTF-8 bytes decoded as Latin-1, cp437 or KOI8-R look like besides box drawing: Latin-1
+/// symbols and letters, other non-ASCII Latin, Greek and Cyrillic letters.
+fn is_decoded_char(c: char) -> bool {
+    matches!(c as u32, 0xA1..=0xFF if c != '×') || (!c.is_ascii() && is_alphabet_letter(c))
 }
 
 /// Han, kana and Hangul: what UTF-8 read as GBK, Big5 or Shift_JIS puts inside Latin words.
@@ -111,12 +117,11 @@ pub fn encoding_signs(text: &str) -> EncodingSigns {
         let suspicious = match cp {
             0xFFFD | 0x80..=0x9F | 0xE000..=0xF8FF => true,
             0xC2..=0xEF => is_continuation_symbol(next),
-            // Inside a word: no space on either side, and a letter on one side.
-            0x2500..=0x259F | 0xFF61..=0xFF9F => {
-                !prev.is_whitespace()
-                    && !next.is_whitespace()
-                    && (is_alphabet_letter(prev) || is_alphabet_letter(next))
-            }
+            // Box drawing beside what a codec makes of the other bytes of a character: a
+            // non-ASCII letter or Latin-1 symbol (tables put it beside spaces, ASCII or Han).
+            0x2500..=0x259F => is_decoded_char(prev) || is_decoded_char(next),
+            // Half-width katakana beside a Latin, Greek or Cyrillic letter (`Espaﾃｱol`).
+            0xFF61..=0xFF9F => is_alphabet_letter(prev) || is_alphabet_letter(next),
             _ => false,
         };
         // A CJK character between two letters of one spaced script: `p艡e`.
@@ -182,6 +187,7 @@ mod tests {
         assert_eq!(encoding_signs("lц╘pe").suspicious, 1);
         assert_eq!(encoding_signs("│ 表 │ ─── │").suspicious, 0);
         assert_eq!(encoding_signs("│   │Int │").suspicious, 0);
+        assert_eq!(encoding_signs("415│X 窗口│V:3").suspicious, 0);
         assert_eq!(encoding_signs("使用ls命令").suspicious, 0);
         // "这个命令用于显示文件的内容" encoded as UTF-8 and decoded as GBK.
         let signs = encoding_signs("杩欎釜鍛戒护鐢ㄤ簬鏄剧ず鏂囦欢鐨勫唴瀹");
