@@ -19,8 +19,12 @@ def main():
     ap.add_argument("--split", default="all")
     ap.add_argument("--rules", default=",".join(GLM_RULES))
     ap.add_argument("--show", type=int, default=0, help="print up to N misclassified documents per language")
+    ap.add_argument("--markdown", action="store_true", help="print the tables of docs/benchmarks/filter.md")
+    ap.add_argument("--whatlang", help="filter_eval --whatlang-only output, for a whatlang-alone column")
     args = ap.parse_args()
     rules = args.rules.split(",")
+    if args.markdown:
+        return markdown(args, rules)
     peers = [json.loads(l) for l in open(args.peers)]
     glm = [json.loads(l) for l in open(args.glmkit)]
     assert len(peers) == len(glm), (len(peers), len(glm))
@@ -94,6 +98,48 @@ def main():
             if r["glm_removed"]:
                 c[(r["glm_removed"][0], r["glm"][r["glm_removed"][0]][0])] += 1
         print(" ", kind, dict(c.most_common()))
+
+
+def markdown(args, rules):
+    peers = [json.loads(l) for l in open(args.peers)]
+    glm = [json.loads(l) for l in open(args.glmkit)]
+    wl = [json.loads(l) for l in open(args.whatlang)] if args.whatlang else [None] * len(peers)
+    rows = []
+    for p, g, w in zip(peers, glm, wl):
+        assert p["id"] == g["id"]
+        p = dict(p, glm=g, wl=w, glm_removed=any(g.get(r) for r in rules), dt_removed=any(p.get(r) for r in DT_RULES))
+        rows.append(p)
+    clean = [r for r in rows if r["set"] == "clean"]
+    noisy = [r for r in rows if r["set"] == "noisy"]
+    pct = lambda a, b: f"{100 * a / b:.1f}" if b else "-"
+    print("| lang | docs | glmkit langid | whatlang alone | fastText lid.176 | prose docs (dev / held-out) | glmkit removed % (all / dev / held-out) | datatrove 4 filters removed % | datatrove C4 alone % | gettext docs | glmkit removed gettext % |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    langs = sorted({r["lang"] for r in clean})
+    def line(name, rs):
+        prose = [r for r in rs if r["format"] != "gettext"]
+        dev = [r for r in prose if r["split"] == "dev"]
+        held = [r for r in prose if r["split"] == "heldout"]
+        gt = [r for r in rs if r["format"] == "gettext"]
+        acc = lambda f: f"{sum(f(r) for r in rs) / len(rs):.3f}"
+        wcol = acc(lambda r: r["wl"]["glmkit_lang"] == r["lang"]) if args.whatlang else "-"
+        rem = lambda xs: pct(sum(r["glm_removed"] for r in xs), len(xs))
+        print(f"| {name} | {len(rs)} | {acc(lambda r: r['glm']['glmkit_lang'] == r['lang'])} | {wcol} | {acc(lambda r: r['ft_lang'] == r['lang'])} "
+              f"| {len(prose)} ({len(dev)} / {len(held)}) | {rem(prose)} / {rem(dev)} / {rem(held)} "
+              f"| {pct(sum(r['dt_removed'] for r in prose), len(prose))} | {pct(sum(bool(r['c4']) for r in prose), len(prose))} "
+              f"| {len(gt)} | {rem(gt)} |")
+    for lang in langs:
+        line(lang, [r for r in clean if r["lang"] == lang])
+    line("**all**", clean)
+    print()
+    print("| noisy defect | docs | glmkit removed % (all / dev / held-out) | datatrove 4 filters removed % |")
+    print("|---|---|---|---|")
+    defects = sorted({r["defect"] for r in noisy})
+    for d in defects + ["**all**"]:
+        rs = noisy if d == "**all**" else [r for r in noisy if r["defect"] == d]
+        dev = [r for r in rs if r["split"] == "dev"]
+        held = [r for r in rs if r["split"] == "heldout"]
+        rem = lambda xs: pct(sum(r["glm_removed"] for r in xs), len(xs))
+        print(f"| {d} | {len(rs)} | {rem(rs)} / {rem(dev)} / {rem(held)} | {pct(sum(r['dt_removed'] for r in rs), len(rs))} |")
 
 
 if __name__ == "__main__":
