@@ -23,13 +23,21 @@ fn main() -> anyhow::Result<()> {
     let bytes: usize = texts.iter().map(String::len).sum();
     let identifier = LanguageIdentifier::default_languages();
     let thresholds = Thresholds::built_in();
-    let rules: Vec<_> = DEFAULT_RULES.iter().map(|n| rule_by_name(n).unwrap()).collect();
+    let rules: Vec<_> = DEFAULT_RULES
+        .iter()
+        .map(|n| rule_by_name(n).unwrap())
+        .collect();
     println!("{} documents, {:.2} MB", texts.len(), bytes as f64 / 1e6);
     println!("| task | threads | docs/s | MB/s |\n|---|---|---|---|");
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         let langid = || {
-            texts.par_iter().map(|t| identifier.identify(t).map(|f| f.lang)).collect::<Vec<_>>()
+            texts
+                .par_iter()
+                .map(|t| identifier.identify(t).map(|f| f.lang))
+                .collect::<Vec<_>>()
         };
         let all = || {
             texts
@@ -41,30 +49,50 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect::<Vec<_>>()
         };
-        for (task, f) in [("langid", &langid as &(dyn Fn() -> Vec<Option<&str>> + Sync)), ] {
+        for (task, f) in [("langid", &langid as &(dyn Fn() -> Vec<Option<&str>> + Sync))] {
             report(&pool, task, threads, texts.len(), bytes, || drop(f()));
         }
-        report(&pool, "langid + 5 rules (first failing rule stops)", threads, texts.len(), bytes, || {
-            drop(all())
-        });
+        report(
+            &pool,
+            "langid + 5 rules (first failing rule stops)",
+            threads,
+            texts.len(),
+            bytes,
+            || drop(all()),
+        );
         let every_rule = || {
             texts
                 .par_iter()
                 .map(|t| {
                     let lang = identifier.identify(t).map(|f| f.lang);
                     let profile = thresholds.for_lang(lang);
-                    rules.iter().filter(|r| r.check(t, profile).is_err()).count()
+                    rules
+                        .iter()
+                        .filter(|r| r.check(t, profile).is_err())
+                        .count()
                 })
                 .collect::<Vec<_>>()
         };
-        report(&pool, "langid + every rule on every document", threads, texts.len(), bytes, || {
-            drop(every_rule())
-        });
+        report(
+            &pool,
+            "langid + every rule on every document",
+            threads,
+            texts.len(),
+            bytes,
+            || drop(every_rule()),
+        );
     }
     Ok(())
 }
 
-fn report(pool: &rayon::ThreadPool, task: &str, threads: usize, docs: usize, bytes: usize, f: impl Fn() + Sync) {
+fn report(
+    pool: &rayon::ThreadPool,
+    task: &str,
+    threads: usize,
+    docs: usize,
+    bytes: usize,
+    f: impl Fn() + Sync,
+) {
     pool.install(&f);
     let mut times: Vec<f64> = (0..5)
         .map(|_| {
@@ -75,5 +103,9 @@ fn report(pool: &rayon::ThreadPool, task: &str, threads: usize, docs: usize, byt
         .collect();
     times.sort_by(f64::total_cmp);
     let t = times[2];
-    println!("| {task} | {threads} | {:.0} | {:.2} |", docs as f64 / t, bytes as f64 / 1e6 / t);
+    println!(
+        "| {task} | {threads} | {:.0} | {:.2} |",
+        docs as f64 / t,
+        bytes as f64 / 1e6 / t
+    );
 }

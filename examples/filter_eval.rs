@@ -46,7 +46,10 @@ fn main() -> anyhow::Result<()> {
             let found = if whatlang_only {
                 whatlang.detect(text).and_then(|info| {
                     let code = whatlang_code(info.lang())?;
-                    Some(glmkit::filter::Identified { lang: code, score: info.confidence() })
+                    Some(glmkit::filter::Identified {
+                        lang: code,
+                        score: info.confidence(),
+                    })
                 })
             } else {
                 identifier.identify(text)
@@ -72,16 +75,35 @@ fn main() -> anyhow::Result<()> {
 }
 
 const WHATLANG_CODES: &[(&str, whatlang::Lang)] = &[
-    ("zh", whatlang::Lang::Cmn), ("en", whatlang::Lang::Eng), ("de", whatlang::Lang::Deu),
-    ("fr", whatlang::Lang::Fra), ("es", whatlang::Lang::Spa), ("it", whatlang::Lang::Ita),
-    ("pt", whatlang::Lang::Por), ("ru", whatlang::Lang::Rus), ("pl", whatlang::Lang::Pol),
-    ("uk", whatlang::Lang::Ukr), ("cs", whatlang::Lang::Ces), ("nl", whatlang::Lang::Nld),
-    ("sv", whatlang::Lang::Swe), ("ja", whatlang::Lang::Jpn), ("ko", whatlang::Lang::Kor),
-    ("vi", whatlang::Lang::Vie), ("id", whatlang::Lang::Ind), ("el", whatlang::Lang::Ell),
-    ("tr", whatlang::Lang::Tur), ("hu", whatlang::Lang::Hun), ("fi", whatlang::Lang::Fin),
-    ("da", whatlang::Lang::Dan), ("ro", whatlang::Lang::Ron), ("ar", whatlang::Lang::Ara),
-    ("th", whatlang::Lang::Tha), ("hi", whatlang::Lang::Hin), ("he", whatlang::Lang::Heb),
-    ("fa", whatlang::Lang::Pes), ("la", whatlang::Lang::Lat),
+    ("zh", whatlang::Lang::Cmn),
+    ("en", whatlang::Lang::Eng),
+    ("de", whatlang::Lang::Deu),
+    ("fr", whatlang::Lang::Fra),
+    ("es", whatlang::Lang::Spa),
+    ("it", whatlang::Lang::Ita),
+    ("pt", whatlang::Lang::Por),
+    ("ru", whatlang::Lang::Rus),
+    ("pl", whatlang::Lang::Pol),
+    ("uk", whatlang::Lang::Ukr),
+    ("cs", whatlang::Lang::Ces),
+    ("nl", whatlang::Lang::Nld),
+    ("sv", whatlang::Lang::Swe),
+    ("ja", whatlang::Lang::Jpn),
+    ("ko", whatlang::Lang::Kor),
+    ("vi", whatlang::Lang::Vie),
+    ("id", whatlang::Lang::Ind),
+    ("el", whatlang::Lang::Ell),
+    ("tr", whatlang::Lang::Tur),
+    ("hu", whatlang::Lang::Hun),
+    ("fi", whatlang::Lang::Fin),
+    ("da", whatlang::Lang::Dan),
+    ("ro", whatlang::Lang::Ron),
+    ("ar", whatlang::Lang::Ara),
+    ("th", whatlang::Lang::Tha),
+    ("hi", whatlang::Lang::Hin),
+    ("he", whatlang::Lang::Heb),
+    ("fa", whatlang::Lang::Pes),
+    ("la", whatlang::Lang::Lat),
 ];
 
 fn whatlang_detector() -> whatlang::Detector {

@@ -447,6 +447,24 @@ mod tests {
             Some("el")
         );
         assert_eq!(lang("12345 ---"), None);
+        // Languages the shared corpus lacks: script alone, or trigrams within Arabic script.
+        assert_eq!(lang("ภาษาไทยเป็นภาษาราชการของประเทศไทย"), Some("th"));
+        assert_eq!(
+            lang("हिन्दी भारत की राजभाषा है और यह देवनागरी लिपि में लिखी जाती है।"),
+            Some("hi")
+        );
+        assert_eq!(
+            lang("עברית היא שפה שמית ממשפחת השפות האפרו-אסייתיות."),
+            Some("he")
+        );
+        assert_eq!(
+            lang("زبان فارسی یکی از زبان‌های هندواروپایی است که در ایران، افغانستان و تاجیکستان به آن سخن می‌گویند."),
+            Some("fa")
+        );
+        assert_eq!(
+            lang("اللغة العربية هي إحدى أكثر اللغات انتشاراً في العالم، ويتحدث بها أكثر من أربعمائة مليون نسمة."),
+            Some("ar")
+        );
     }
 
     #[test]
