@@ -75,11 +75,9 @@ impl QualityRule for FineWeb {
             ));
         }
         let n_words = words(text).len();
-        let value = if n_words == 0 {
-            f64::INFINITY
-        } else {
-            text.matches('\n').count() as f64 / n_words as f64
-        };
+        // Newlines per word; a text without words counts as one word (the value stays finite
+        // for the rejection record).
+        let value = text.matches('\n').count() as f64 / n_words.max(1) as f64;
         if value > cfg.new_line_ratio {
             return Err(Failure::new("list_ratio", value, cfg.new_line_ratio));
         }
