@@ -29,6 +29,28 @@ fn main() -> anyhow::Result<()> {
         .collect();
     println!("{} documents, {:.2} MB", texts.len(), bytes as f64 / 1e6);
     println!("| task | threads | docs/s | MB/s |\n|---|---|---|---|");
+    let langs: Vec<Option<&str>> = texts
+        .iter()
+        .map(|t| identifier.identify(t).map(|f| f.lang))
+        .collect();
+    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    for rule in &rules {
+        report(
+            &single,
+            &format!("{} alone", rule.name()),
+            1,
+            texts.len(),
+            bytes,
+            || {
+                let n = texts
+                    .iter()
+                    .zip(&langs)
+                    .filter(|(t, l)| rule.check(t, thresholds.for_lang(**l)).is_err())
+                    .count();
+                drop(n)
+            },
+        );
+    }
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

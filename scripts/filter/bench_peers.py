@@ -4,7 +4,7 @@ Gopher repetition, C4, FineWeb; a document stops at the first that removes it, a
 datatrove pipeline). 1 process, and 2 processes (multiprocessing, documents split in two).
 Median of 3 runs after a warm-up; docs/s and MB/s of UTF-8 text.
 
-Usage: python bench_peers.py [--skip-datatrove] FILE.jsonl.zst...
+Usage: python bench_peers.py [--skip-datatrove] [--runs N] FILE.jsonl.zst...
 """
 
 import json
@@ -57,7 +57,7 @@ def filters_chunk(texts):
     return out
 
 
-def timed(fn, texts, procs, pool):
+def timed(fn, texts, procs, pool, runs):
     def once():
         start = time.perf_counter()
         if procs == 1:
@@ -68,12 +68,17 @@ def timed(fn, texts, procs, pool):
         return time.perf_counter() - start
 
     once()
-    return statistics.median(once() for _ in range(3))
+    return statistics.median(once() for _ in range(runs))
 
 
 def main():
     args = sys.argv[1:]
     skip_dt = "--skip-datatrove" in args
+    runs = 3
+    if "--runs" in args:
+        i = args.index("--runs")
+        runs = int(args[i + 1])
+        del args[i : i + 2]
     texts = load([a for a in args if not a.startswith("--")])
     mb = sum(len(t.encode()) for t in texts) / 1e6
     print(f"{len(texts)} documents, {mb:.2f} MB")
@@ -87,7 +92,7 @@ def main():
             tasks.append(("datatrove Gopher rep. + Gopher quality + C4 + FineWeb", filters_chunk))
         for name, fn in tasks:
             for procs in (1, 2):
-                t = timed(fn, texts, procs, pool)
+                t = timed(fn, texts, procs, pool, runs)
                 print(f"| {name} | {procs} | {len(texts) / t:.0f} | {mb / t:.2f} |", flush=True)
 
 

@@ -16,15 +16,18 @@
 //!    settle those.
 //!
 //! The score is the share of the text's letter weight in the winning script, times whatlang's
-//! confidence where it decided. It is in `[0, 1]`.
+//! confidence where it decided. It is in `[0, 1]`. whatlang reads the first
+//! [`TRIGRAM_SAMPLE_BYTES`] of the in-script words (its cost grows with the text; its answer
+//! settles long before); the script count and the function-word vote read the whole text.
 
 use super::script::{script_of, Script, ScriptCounts};
 use super::thresholds::Thresholds;
 use crate::corpus::Document;
 use crate::pipeline::{Rejection, Step, Verdict};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use whatlang::{Detector, Lang};
+use xxhash_rust::xxh3::Xxh3Builder;
 
 /// Letters one Han, kana or Hangul character weighs against Latin-like letters.
 pub const CJK_WEIGHT: usize = 3;
@@ -107,7 +110,20 @@ pub struct LanguageIdentifier {
     cyrillic: Option<Detector>,
     arabic: Option<Detector>,
     /// Function words of the candidates that have a list, as (code, words).
-    function_words: Vec<(&'static str, HashSet<String>)>,
+    function_langs: Vec<&'static str>,
+    /// Function word -> bit `i` set when it belongs to `function_langs[i]` (at most 64).
+    function_words: HashMap<String, u64, Xxh3Builder>,
+}
+
+/// Bytes of in-script words given to the trigram model.
+pub const TRIGRAM_SAMPLE_BYTES: usize = 4096;
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    (0..=at).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
 }
 
 /// Least number of function-word hits before that vote counts.
@@ -143,22 +159,20 @@ impl LanguageIdentifier {
             (langs.len() > 1).then(|| Detector::with_allowlist(langs))
         };
         let thresholds = Thresholds::built_in();
-        let function_words = candidates
+        let function_langs: Vec<&'static str> = candidates
             .iter()
-            .filter(|c| thresholds.languages().any(|l| l == c.0))
-            .map(|c| {
-                (
-                    c.0,
-                    thresholds
-                        .for_lang(Some(c.0))
-                        .stop_words
-                        .iter()
-                        .map(|w| w.to_lowercase())
-                        .collect(),
-                )
-            })
+            .map(|c| c.0)
+            .filter(|code| thresholds.languages().any(|l| l == *code))
+            .take(64)
             .collect();
+        let mut function_words: HashMap<String, u64, Xxh3Builder> = HashMap::default();
+        for (i, code) in function_langs.iter().enumerate() {
+            for word in &thresholds.for_lang(Some(code)).stop_words {
+                *function_words.entry(word.to_lowercase()).or_default() |= 1 << i;
+            }
+        }
         Ok(LanguageIdentifier {
+            function_langs,
             function_words,
             latin: detector(Script::Latin),
             cyrillic: detector(Script::Cyrillic),
@@ -268,7 +282,10 @@ impl LanguageIdentifier {
                 words.push(' ');
             }
         }
-        let trigram = detector.detect(&words).and_then(|info| {
+        // Trigram statistics settle within a few hundred words; the function-word vote below
+        // still reads the whole text.
+        let sample = &words[..floor_char_boundary(&words, TRIGRAM_SAMPLE_BYTES)];
+        let trigram = detector.detect(sample).and_then(|info| {
             Some((
                 self.candidates.iter().find(|c| c.1 == info.lang())?.0,
                 info.confidence(),
@@ -290,38 +307,69 @@ impl LanguageIdentifier {
     /// The candidate of `script` whose function words occur most often, and its margin over
     /// the runner-up (`(best - second) / best`), if it has at least [`MIN_FUNCTION_WORD_HITS`].
     fn function_word_vote(&self, script: Script, words: &str) -> Option<(&'static str, f64)> {
-        let lists: Vec<&(&'static str, HashSet<String>)> = self
-            .function_words
+        // Bits of the function-word languages that are candidates of this script.
+        let mask = self
+            .function_langs
             .iter()
-            .filter(|(code, _)| {
-                self.candidates
+            .enumerate()
+            .fold(0u64, |m, (i, code)| {
+                if self
+                    .candidates
                     .iter()
                     .any(|c| c.0 == *code && c.2 == script)
-            })
-            .collect();
-        if lists.len() < 2 {
+                {
+                    m | 1 << i
+                } else {
+                    m
+                }
+            });
+        if mask.count_ones() < 2 {
             return None;
         }
-        let mut hits = vec![0usize; lists.len()];
+        let mut hits = [0usize; 64];
+        let mut lower = String::new();
         for word in words.split_whitespace() {
             let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
             if bare.is_empty() || bare.len() > 24 {
                 continue;
             }
-            let lower = bare.to_lowercase();
-            for (i, (_, list)) in lists.iter().enumerate() {
-                if list.contains(&lower) {
-                    hits[i] += 1;
+            let key = if bare.chars().any(char::is_uppercase) {
+                lower.clear();
+                lower.extend(bare.chars().flat_map(char::to_lowercase));
+                lower.as_str()
+            } else {
+                bare
+            };
+            let Some(&bits) = self.function_words.get(key) else {
+                continue;
+            };
+            let mut bits = bits & mask;
+            while bits != 0 {
+                hits[bits.trailing_zeros() as usize] += 1;
+                bits &= bits - 1;
+            }
+        }
+        // Best and runner-up; ties go to the earlier language (candidate order).
+        let (mut best, mut second) = (None::<usize>, 0usize);
+        for i in (0..self.function_langs.len()).filter(|i| mask & (1 << i) != 0) {
+            match best {
+                Some(b) if hits[i] <= hits[b] => second = second.max(hits[i]),
+                _ => {
+                    if let Some(b) = best {
+                        second = second.max(hits[b]);
+                    }
+                    best = Some(i);
                 }
             }
         }
-        let mut order: Vec<usize> = (0..lists.len()).collect();
-        order.sort_by(|&a, &b| hits[b].cmp(&hits[a]));
-        let (best, second) = (hits[order[0]], hits[order[1]]);
-        if best < MIN_FUNCTION_WORD_HITS {
+        let best = best?;
+        if hits[best] < MIN_FUNCTION_WORD_HITS {
             return None;
         }
-        Some((lists[order[0]].0, (best - second) as f64 / best as f64))
+        Some((
+            self.function_langs[best],
+            (hits[best] - second) as f64 / hits[best] as f64,
+        ))
     }
 }
 

@@ -81,7 +81,7 @@ pub struct Thresholds {
 #[derive(Debug)]
 pub struct Profile {
     pub settings: LanguageProfile,
-    stop_set: std::collections::HashSet<String>,
+    stop_set: std::collections::HashSet<String, xxhash_rust::xxh3::Xxh3Builder>,
 }
 
 impl std::ops::Deref for Profile {

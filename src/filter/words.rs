@@ -12,28 +12,41 @@ use super::script::{script_of, Script};
 /// (`end.`) as with a whitespace split; between unspaced characters it forms its own word.
 pub fn words(text: &str) -> Vec<&str> {
     let mut out = Vec::with_capacity(text.len() / 5 + 1);
+    for_each_word(text, |w| out.push(w));
+    out
+}
+
+/// The number of words, without collecting them.
+pub fn word_count(text: &str) -> usize {
+    let mut n = 0;
+    for_each_word(text, |_| n += 1);
+    n
+}
+
+/// Calls `f` on each word, in order.
+pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     for chunk in text.split_whitespace() {
         if chunk.is_ascii() {
-            out.push(chunk);
+            f(chunk);
             continue;
         }
         let mut start = None;
         for (i, c) in chunk.char_indices() {
-            let unspaced = script_of(c).is_some_and(Script::is_unspaced);
+            // Every unspaced script starts at Thai (U+0E00): cheaper than a full lookup.
+            let unspaced = c >= '\u{0E00}' && script_of(c).is_some_and(Script::is_unspaced);
             if unspaced {
                 if let Some(s) = start.take() {
-                    out.push(&chunk[s..i]);
+                    f(&chunk[s..i]);
                 }
-                out.push(&chunk[i..i + c.len_utf8()]);
+                f(&chunk[i..i + c.len_utf8()]);
             } else if start.is_none() {
                 start = Some(i);
             }
         }
         if let Some(s) = start {
-            out.push(&chunk[s..]);
+            f(&chunk[s..]);
         }
     }
-    out
 }
 
 /// Non-empty lines, without their line ending.

@@ -15,7 +15,7 @@
 
 use super::{Failure, QualityRule};
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{self, words};
+use crate::filter::words::{self, for_each_word};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,13 +91,6 @@ fn sentences_on_passing_lines<'a>(
         if line.is_empty() {
             continue;
         }
-        let line_words = words(line);
-        if line_words
-            .iter()
-            .any(|w| w.chars().count() > cfg.max_word_length)
-        {
-            continue;
-        }
         if cfg.filter_no_terminal_punct {
             let last = line.chars().next_back();
             if !last.is_some_and(|c| ends.contains(&c))
@@ -107,10 +100,26 @@ fn sentences_on_passing_lines<'a>(
                 continue;
             }
         }
-        if line_words.len() < cfg.min_words_per_line {
+        let (mut n_words, mut longest) = (0, 0);
+        for_each_word(line, |w| {
+            n_words += 1;
+            longest = longest.max(w.len());
+        });
+        // Byte length bounds character length: count characters only when it could matter.
+        if longest > cfg.max_word_length {
+            let mut too_long = false;
+            for_each_word(line, |w| {
+                too_long |= w.chars().count() > cfg.max_word_length
+            });
+            if too_long {
+                continue;
+            }
+        }
+        if n_words < cfg.min_words_per_line {
             continue;
         }
-        let lower = line.to_lowercase();
+        // The patterns are ASCII, so ASCII case folding finds them.
+        let lower = line.to_ascii_lowercase();
         if cfg.filter_lorem_ipsum && lower.contains("lorem ipsum") {
             return Err(Failure::new("lorem_ipsum", 1.0, 0.0));
         }

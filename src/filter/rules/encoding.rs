@@ -19,7 +19,6 @@ use super::{ratio, Failure, QualityRule};
 use crate::filter::script::{script_of, Script};
 use crate::filter::thresholds::Profile;
 use serde::Deserialize;
-use std::collections::HashSet;
 use std::sync::LazyLock;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,12 +34,26 @@ pub struct EncodingConfig {
 
 pub struct Encoding;
 
-static COMMON_HAN: LazyLock<HashSet<char>> = LazyLock::new(|| {
-    include_str!("../../../data/filter/common_han.txt")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect()
+/// The common Han characters as a bitmap over U+3400..=U+9FFF (all of them lie there).
+static COMMON_HAN: LazyLock<Vec<u64>> = LazyLock::new(|| {
+    let mut bits = vec![0u64; (0xA000 - 0x3400) / 64];
+    for c in include_str!("../../../data/filter/common_han.txt").chars() {
+        if let Some(i) = (c as usize)
+            .checked_sub(0x3400)
+            .filter(|&i| i < 0xA000 - 0x3400)
+        {
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+    bits
 });
+
+fn is_common_han(c: char) -> bool {
+    (c as usize)
+        .checked_sub(0x3400)
+        .and_then(|i| COMMON_HAN.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+        .unwrap_or(false)
+}
 
 /// Letters of the alphabetic scripts.
 fn is_alphabet_letter(c: char) -> bool {
@@ -134,7 +147,7 @@ pub fn encoding_signs(text: &str) -> EncodingSigns {
         }
         if script == Some(Script::Han) {
             signs.han += 1;
-            if !COMMON_HAN.contains(&c) {
+            if !is_common_han(c) {
                 signs.rare_han += 1;
             }
         }

@@ -4,7 +4,7 @@
 
 use super::{ratio, Failure, QualityRule};
 use crate::filter::thresholds::Profile;
-use crate::filter::words::words;
+use crate::filter::words::word_count;
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -57,11 +57,12 @@ impl QualityRule for FineWeb {
         if value >= cfg.short_line_thr {
             return Err(Failure::new("short_line_ratio", value, cfg.short_line_thr));
         }
-        let mut seen = HashSet::with_capacity(lines.len());
+        let mut seen: HashSet<&str, xxhash_rust::xxh3::Xxh3Builder> =
+            HashSet::with_capacity_and_hasher(lines.len(), Default::default());
         let dup_chars: usize = lines
             .iter()
             .filter(|l| {
-                !seen.insert(**l) && (cfg.dup_min_words <= 1 || words(l).len() >= cfg.dup_min_words)
+                !seen.insert(**l) && (cfg.dup_min_words <= 1 || word_count(l) >= cfg.dup_min_words)
             })
             .map(|l| l.chars().count())
             .sum();
@@ -74,7 +75,7 @@ impl QualityRule for FineWeb {
                 cfg.char_duplicates_ratio,
             ));
         }
-        let n_words = words(text).len();
+        let n_words = word_count(text);
         // Newlines per word; a text without words counts as one word (the value stays finite
         // for the rejection record).
         let value = text.matches('\n').count() as f64 / n_words.max(1) as f64;

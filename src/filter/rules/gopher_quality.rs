@@ -4,7 +4,7 @@
 
 use super::{ratio, Failure, QualityRule};
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{is_symbol_only, words};
+use crate::filter::words::{for_each_word, is_symbol_only};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,30 +37,22 @@ impl QualityRule for GopherQuality {
 
     fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.gopher_quality;
-        let words = words(text);
-        let n_words = words.len();
-        let (mut n_content, mut content_chars) = (0usize, 0usize);
-        for w in &words {
-            if !is_symbol_only(w) {
-                n_content += 1;
-                content_chars += w.chars().count();
-            }
-        }
-        if n_content < cfg.min_doc_words {
+        let w = WordStats::of(text, profile, cfg.min_stop_words);
+        if w.content < cfg.min_doc_words {
             return Err(Failure::new(
                 "short_doc",
-                n_content as f64,
+                w.content as f64,
                 cfg.min_doc_words as f64,
             ));
         }
-        if n_content > cfg.max_doc_words {
+        if w.content > cfg.max_doc_words {
             return Err(Failure::new(
                 "long_doc",
-                n_content as f64,
+                w.content as f64,
                 cfg.max_doc_words as f64,
             ));
         }
-        let avg = ratio(content_chars, n_content);
+        let avg = ratio(w.content_chars, w.content);
         if avg < cfg.min_avg_word_length {
             return Err(Failure::new(
                 "below_avg_word_length",
@@ -75,7 +67,7 @@ impl QualityRule for GopherQuality {
                 cfg.max_avg_word_length,
             ));
         }
-        let hashes = ratio(text.matches('#').count(), n_words);
+        let hashes = ratio(text.matches('#').count(), w.words);
         if hashes > cfg.max_symbol_word_ratio {
             return Err(Failure::new(
                 "too_many_hashes",
@@ -85,7 +77,7 @@ impl QualityRule for GopherQuality {
         }
         let ellipses = ratio(
             text.matches("...").count() + text.matches('…').count(),
-            n_words,
+            w.words,
         );
         if ellipses > cfg.max_symbol_word_ratio {
             return Err(Failure::new(
@@ -94,15 +86,15 @@ impl QualityRule for GopherQuality {
                 cfg.max_symbol_word_ratio,
             ));
         }
-        let lines: Vec<&str> = text.lines().collect();
-        let bullets = lines
-            .iter()
-            .filter(|l| {
-                let l = l.trim_start();
-                l.starts_with('•') || l.starts_with('-')
-            })
-            .count();
-        let bullets = ratio(bullets, lines.len());
+        let (mut lines, mut bullets, mut ellipsis_lines) = (0, 0, 0);
+        for line in text.lines() {
+            lines += 1;
+            let start = line.trim_start();
+            bullets += usize::from(start.starts_with('•') || start.starts_with('-'));
+            let end = line.trim_end();
+            ellipsis_lines += usize::from(end.ends_with("...") || end.ends_with('…'));
+        }
+        let bullets = ratio(bullets, lines);
         if bullets > cfg.max_bullet_lines_ratio {
             return Err(Failure::new(
                 "too_many_bullets",
@@ -110,14 +102,7 @@ impl QualityRule for GopherQuality {
                 cfg.max_bullet_lines_ratio,
             ));
         }
-        let ellipsis_lines = lines
-            .iter()
-            .filter(|l| {
-                let l = l.trim_end();
-                l.ends_with("...") || l.ends_with('…')
-            })
-            .count();
-        let ellipsis_lines = ratio(ellipsis_lines, lines.len());
+        let ellipsis_lines = ratio(ellipsis_lines, lines);
         if ellipsis_lines > cfg.max_ellipsis_lines_ratio {
             return Err(Failure::new(
                 "too_many_end_ellipsis",
@@ -125,13 +110,7 @@ impl QualityRule for GopherQuality {
                 cfg.max_ellipsis_lines_ratio,
             ));
         }
-        let alpha = ratio(
-            words
-                .iter()
-                .filter(|w| w.chars().any(char::is_alphabetic))
-                .count(),
-            n_words,
-        );
+        let alpha = ratio(w.alpha, w.words);
         if alpha < cfg.min_alpha_words_ratio {
             return Err(Failure::new(
                 "below_alpha_threshold",
@@ -139,31 +118,75 @@ impl QualityRule for GopherQuality {
                 cfg.min_alpha_words_ratio,
             ));
         }
-        let mut stop_words = 0;
-        for w in &words {
-            let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
-            if bare.is_empty() {
-                continue;
-            }
-            let hit = if bare.chars().all(|c| !c.is_uppercase()) {
-                profile.is_stop_word(bare)
-            } else {
-                profile.is_stop_word(&bare.to_lowercase())
-            };
-            if hit {
-                stop_words += 1;
-                if stop_words >= cfg.min_stop_words {
-                    break;
-                }
-            }
-        }
-        if stop_words < cfg.min_stop_words {
+        if w.stop_words < cfg.min_stop_words {
             return Err(Failure::new(
                 "not_enough_stop_words",
-                stop_words as f64,
+                w.stop_words as f64,
                 cfg.min_stop_words as f64,
             ));
         }
         Ok(())
+    }
+}
+
+/// Word counts of one pass over a text.
+struct WordStats {
+    words: usize,
+    /// Words that are not punctuation only, and their characters.
+    content: usize,
+    content_chars: usize,
+    /// Words with a letter.
+    alpha: usize,
+    /// Stop words, counted up to the number needed.
+    stop_words: usize,
+}
+
+impl WordStats {
+    fn of(text: &str, profile: &Profile, stop_words_needed: usize) -> Self {
+        let mut s = WordStats {
+            words: 0,
+            content: 0,
+            content_chars: 0,
+            alpha: 0,
+            stop_words: 0,
+        };
+        let mut lower = String::new();
+        for_each_word(text, |w| {
+            s.words += 1;
+            let (content, alpha, chars) = if w.is_ascii() {
+                (
+                    w.bytes().any(|b| b.is_ascii_alphanumeric()),
+                    w.bytes().any(|b| b.is_ascii_alphabetic()),
+                    w.len(),
+                )
+            } else {
+                (
+                    !is_symbol_only(w),
+                    w.chars().any(char::is_alphabetic),
+                    w.chars().count(),
+                )
+            };
+            if content {
+                s.content += 1;
+                s.content_chars += chars;
+            }
+            if !alpha {
+                return;
+            }
+            s.alpha += 1;
+            if s.stop_words >= stop_words_needed {
+                return;
+            }
+            let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
+            let hit = if bare.chars().any(char::is_uppercase) {
+                lower.clear();
+                lower.extend(bare.chars().flat_map(char::to_lowercase));
+                profile.is_stop_word(&lower)
+            } else {
+                profile.is_stop_word(bare)
+            };
+            s.stop_words += usize::from(hit);
+        });
+        s
     }
 }

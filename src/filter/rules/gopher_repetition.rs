@@ -5,9 +5,10 @@
 
 use super::{ratio, Failure, QualityRule};
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{paragraphs, words};
+use crate::filter::words::{paragraphs, word_count, words};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use xxhash_rust::xxh3::xxh3_64;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,11 +37,11 @@ pub(crate) fn duplicates<'a>(
     elements: impl Iterator<Item = &'a str>,
     min_words: usize,
 ) -> (usize, usize, usize) {
-    let mut seen = HashSet::new();
+    let mut seen: HashSet<&str, xxhash_rust::xxh3::Xxh3Builder> = HashSet::default();
     let (mut total, mut dups, mut dup_chars) = (0, 0, 0);
     for e in elements {
         total += 1;
-        if !seen.insert(e) && (min_words <= 1 || words(e).len() >= min_words) {
+        if !seen.insert(e) && (min_words <= 1 || word_count(e) >= min_words) {
             dups += 1;
             dup_chars += e.chars().count();
         }
@@ -48,49 +49,99 @@ pub(crate) fn duplicates<'a>(
     (total, dups, dup_chars)
 }
 
+/// Words of a text as the n-gram rules need them: a hash per word and prefix sums of their
+/// lengths in characters, so that an n-gram's hash and length cost O(n) and O(1).
+struct HashedWords {
+    hashes: Vec<u64>,
+    /// `chars_before[i]`: characters of words `0..i`.
+    chars_before: Vec<usize>,
+}
+
+impl HashedWords {
+    fn new(words: &[&str]) -> Self {
+        let mut chars_before = Vec::with_capacity(words.len() + 1);
+        let mut total = 0;
+        chars_before.push(0);
+        for w in words {
+            total += w.chars().count();
+            chars_before.push(total);
+        }
+        HashedWords {
+            hashes: words.iter().map(|w| xxh3_64(w.as_bytes())).collect(),
+            chars_before,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Characters of words `i..i + n`.
+    fn chars(&self, i: usize, n: usize) -> usize {
+        self.chars_before[i + n] - self.chars_before[i]
+    }
+
+    fn gram(&self, i: usize, n: usize) -> u64 {
+        self.hashes[i..i + n].iter().fold(0u64, |h, &w| {
+            w ^ h.rotate_left(17).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        })
+    }
+}
+
+/// The keys are hashes already: hashing them again only costs time.
+#[derive(Default)]
+struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Prehashed = BuildHasherDefault<PrehashedKey>;
+
 /// Characters of the most frequent n-gram times its count (n-grams joined by a space).
-fn top_ngram_chars(words: &[&str], lens: &[usize], n: usize) -> usize {
+fn top_ngram_chars(words: &HashedWords, n: usize) -> usize {
     if words.len() < n {
         return 0;
     }
-    let mut counts: HashMap<u64, (usize, usize)> = HashMap::with_capacity(words.len());
+    let mut counts: HashMap<u64, usize, Prehashed> =
+        HashMap::with_capacity_and_hasher(words.len(), Prehashed::default());
     let mut best = 0;
     for i in 0..=words.len() - n {
-        let gram = &words[i..i + n];
-        let key = hash_gram(gram);
-        let chars: usize = lens[i..i + n].iter().sum::<usize>() + n - 1;
-        let entry = counts.entry(key).or_insert((0, chars));
-        entry.0 += 1;
-        best = best.max(entry.0 * entry.1);
+        let count = counts.entry(words.gram(i, n)).or_insert(0);
+        *count += 1;
+        best = best.max(*count * (words.chars(i, n) + n - 1));
     }
     best
 }
 
 /// Characters of n-grams (joined without spaces) that repeat an earlier n-gram, skipping past
 /// a repeat as datatrove's `find_all_duplicate` does.
-fn dup_ngram_chars(words: &[&str], lens: &[usize], n: usize) -> usize {
+fn dup_ngram_chars(words: &HashedWords, n: usize) -> usize {
     if words.len() < n {
         return 0;
     }
-    let mut seen = HashSet::with_capacity(words.len());
+    let mut seen: HashSet<u64, Prehashed> =
+        HashSet::with_capacity_and_hasher(words.len(), Prehashed::default());
     let (mut idx, mut repeated) = (0, 0);
     while idx + n <= words.len() {
-        if !seen.insert(hash_gram(&words[idx..idx + n])) {
-            repeated += lens[idx..idx + n].iter().sum::<usize>();
+        if !seen.insert(words.gram(idx, n)) {
+            repeated += words.chars(idx, n);
             idx += n;
         } else {
             idx += 1;
         }
     }
     repeated
-}
-
-fn hash_gram(gram: &[&str]) -> u64 {
-    let mut h = 0u64;
-    for w in gram {
-        h = xxh3_64(w.as_bytes()) ^ h.rotate_left(17).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    h
 }
 
 impl QualityRule for GopherRepetition {
@@ -131,16 +182,15 @@ impl QualityRule for GopherRepetition {
                 cfg.dup_line_char_frac,
             ));
         }
-        let words = words(text);
-        let lens: Vec<usize> = words.iter().map(|w| w.chars().count()).collect();
+        let words = HashedWords::new(&words(text));
         for &(n, max) in &cfg.top_n_grams {
-            let value = ratio(top_ngram_chars(&words, &lens, n), text_chars);
+            let value = ratio(top_ngram_chars(&words, n), text_chars);
             if value > max {
                 return Err(Failure::new(top_reason(n), value, max));
             }
         }
         for &(n, max) in &cfg.dup_n_grams {
-            let value = ratio(dup_ngram_chars(&words, &lens, n), text_chars);
+            let value = ratio(dup_ngram_chars(&words, n), text_chars);
             if value > max {
                 return Err(Failure::new(dup_reason(n), value, max));
             }
@@ -199,11 +249,10 @@ mod tests {
 
     #[test]
     fn counts_repeated_ngrams_like_datatrove() {
-        let words = ["a", "b", "a", "b", "a", "b"];
-        let lens = [1; 6];
+        let words = HashedWords::new(&["a", "b", "a", "b", "a", "b"]);
         // "ab" seen at 0, repeats at 2 (skip to 4), repeats at 4: 2 repeats of 2 chars.
-        assert_eq!(dup_ngram_chars(&words, &lens, 2), 4);
+        assert_eq!(dup_ngram_chars(&words, 2), 4);
         // "a b" occurs 3 times, 3 chars each.
-        assert_eq!(top_ngram_chars(&words, &lens, 2), 9);
+        assert_eq!(top_ngram_chars(&words, 2), 9);
     }
 }
