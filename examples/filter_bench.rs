@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
                     .zip(&langs)
                     .filter(|(t, l)| rule.check(t, thresholds.for_lang(**l)).is_err())
                     .count();
-                drop(n)
+                std::hint::black_box(n);
             },
         );
     }
@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
         };
         report(&pool, "langid", threads, texts.len(), bytes, || {
-            drop(langid())
+            std::hint::black_box(langid());
         });
         report(
             &pool,
@@ -80,7 +80,9 @@ fn main() -> anyhow::Result<()> {
             threads,
             texts.len(),
             bytes,
-            || drop(all()),
+            || {
+                std::hint::black_box(all());
+            },
         );
         let every_rule = || {
             texts
@@ -101,7 +103,9 @@ fn main() -> anyhow::Result<()> {
             threads,
             texts.len(),
             bytes,
-            || drop(every_rule()),
+            || {
+                std::hint::black_box(every_rule());
+            },
         );
     }
     Ok(())
