@@ -51,6 +51,26 @@ fn main() -> anyhow::Result<()> {
             },
         );
     }
+    report(
+        &single,
+        "5 rules, every rule on every document (language given)",
+        1,
+        texts.len(),
+        bytes,
+        || {
+            let n: usize = texts
+                .iter()
+                .zip(&langs)
+                .map(|(t, l)| {
+                    rules
+                        .iter()
+                        .filter(|r| r.check(t, thresholds.for_lang(*l)).is_err())
+                        .count()
+                })
+                .sum();
+            std::hint::black_box(n);
+        },
+    );
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
