@@ -11,7 +11,8 @@
 //!    the words of that script only, checked against a second, independent vote: the share of
 //!    each language's function words (the `stop_words` of `data/thresholds/`). When the two
 //!    disagree, the more decisive one wins (whatlang's confidence against the function-word
-//!    margin). Trigram profiles alone confuse Polish written without diacritics with
+//!    margin); a vote of at least [`DECISIVE_HITS`] hits and [`DECISIVE_MARGIN`] margin decides
+//!    alone. Trigram profiles alone confuse Polish written without diacritics with
 //!    Portuguese, or a Hungarian page full of configuration lines with English; function words
 //!    settle those.
 //!
@@ -125,6 +126,11 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
     }
     (0..=at).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
 }
+
+/// A function-word vote with at least this many hits and this margin over the runner-up
+/// decides alone (whatlang is not consulted).
+pub const DECISIVE_HITS: usize = 30;
+pub const DECISIVE_MARGIN: f64 = 0.8;
 
 /// Least number of function-word hits before that vote counts.
 const MIN_FUNCTION_WORD_HITS: usize = 5;
@@ -282,8 +288,15 @@ impl LanguageIdentifier {
                 words.push(' ');
             }
         }
-        // Trigram statistics settle within a few hundred words; the function-word vote below
-        // still reads the whole text.
+        let vote = self.function_word_vote(script, &words);
+        // A decisive function-word vote settles it without the (costlier) trigram model.
+        if let Some((lang, margin, hits)) = vote {
+            if hits >= DECISIVE_HITS && margin >= DECISIVE_MARGIN {
+                return Some((lang, margin));
+            }
+        }
+        let vote = vote.map(|(lang, margin, _)| (lang, margin));
+        // Trigram statistics settle within a few hundred words.
         let sample = &words[..floor_char_boundary(&words, TRIGRAM_SAMPLE_BYTES)];
         let trigram = detector.detect(sample).and_then(|info| {
             Some((
@@ -291,7 +304,6 @@ impl LanguageIdentifier {
                 info.confidence(),
             ))
         });
-        let vote = self.function_word_vote(script, &words);
         match (trigram, vote) {
             (Some((t, conf)), Some((v, margin))) if t == v => Some((t, conf.max(margin))),
             (Some((t, conf)), Some((v, margin))) => Some(if margin > conf {
@@ -306,7 +318,11 @@ impl LanguageIdentifier {
 
     /// The candidate of `script` whose function words occur most often, and its margin over
     /// the runner-up (`(best - second) / best`), if it has at least [`MIN_FUNCTION_WORD_HITS`].
-    fn function_word_vote(&self, script: Script, words: &str) -> Option<(&'static str, f64)> {
+    fn function_word_vote(
+        &self,
+        script: Script,
+        words: &str,
+    ) -> Option<(&'static str, f64, usize)> {
         // Bits of the function-word languages that are candidates of this script.
         let mask = self
             .function_langs
@@ -366,10 +382,8 @@ impl LanguageIdentifier {
         if hits[best] < MIN_FUNCTION_WORD_HITS {
             return None;
         }
-        Some((
-            self.function_langs[best],
-            (hits[best] - second) as f64 / hits[best] as f64,
-        ))
+        let margin = (hits[best] - second) as f64 / hits[best] as f64;
+        Some((self.function_langs[best], margin, hits[best]))
     }
 }
 
