@@ -109,12 +109,16 @@ impl Hasher for PrehashedKey {
 type Prehashed = BuildHasherDefault<PrehashedKey>;
 
 /// Characters of the most frequent n-gram times its count (n-grams joined by a space).
-fn top_ngram_chars(words: &HashedWords, n: usize) -> usize {
+/// `counts` is scratch space, cleared here (reused across n to save allocations).
+fn top_ngram_chars(
+    words: &HashedWords,
+    n: usize,
+    counts: &mut HashMap<u64, usize, Prehashed>,
+) -> usize {
+    counts.clear();
     if words.len() < n {
         return 0;
     }
-    let mut counts: HashMap<u64, usize, Prehashed> =
-        HashMap::with_capacity_and_hasher(words.len(), Prehashed::default());
     let mut best = 0;
     for i in 0..=words.len() - n {
         let count = counts.entry(words.gram(i, n)).or_insert(0);
@@ -126,12 +130,12 @@ fn top_ngram_chars(words: &HashedWords, n: usize) -> usize {
 
 /// Characters of n-grams (joined without spaces) that repeat an earlier n-gram, skipping past
 /// a repeat as datatrove's `find_all_duplicate` does.
-fn dup_ngram_chars(words: &HashedWords, n: usize) -> usize {
+/// `seen` is scratch space, cleared here.
+fn dup_ngram_chars(words: &HashedWords, n: usize, seen: &mut HashSet<u64, Prehashed>) -> usize {
+    seen.clear();
     if words.len() < n {
         return 0;
     }
-    let mut seen: HashSet<u64, Prehashed> =
-        HashSet::with_capacity_and_hasher(words.len(), Prehashed::default());
     let (mut idx, mut repeated) = (0, 0);
     while idx + n <= words.len() {
         if !seen.insert(words.gram(idx, n)) {
@@ -183,14 +187,16 @@ impl QualityRule for GopherRepetition {
             ));
         }
         let words = HashedWords::new(&words(text));
+        let mut counts = HashMap::with_capacity_and_hasher(words.len(), Prehashed::default());
+        let mut seen = HashSet::with_capacity_and_hasher(words.len(), Prehashed::default());
         for &(n, max) in &cfg.top_n_grams {
-            let value = ratio(top_ngram_chars(&words, n), text_chars);
+            let value = ratio(top_ngram_chars(&words, n, &mut counts), text_chars);
             if value > max {
                 return Err(Failure::new(top_reason(n), value, max));
             }
         }
         for &(n, max) in &cfg.dup_n_grams {
-            let value = ratio(dup_ngram_chars(&words, n), text_chars);
+            let value = ratio(dup_ngram_chars(&words, n, &mut seen), text_chars);
             if value > max {
                 return Err(Failure::new(dup_reason(n), value, max));
             }
@@ -251,8 +257,8 @@ mod tests {
     fn counts_repeated_ngrams_like_datatrove() {
         let words = HashedWords::new(&["a", "b", "a", "b", "a", "b"]);
         // "ab" seen at 0, repeats at 2 (skip to 4), repeats at 4: 2 repeats of 2 chars.
-        assert_eq!(dup_ngram_chars(&words, 2), 4);
+        assert_eq!(dup_ngram_chars(&words, 2, &mut HashSet::default()), 4);
         // "a b" occurs 3 times, 3 chars each.
-        assert_eq!(top_ngram_chars(&words, 2), 9);
+        assert_eq!(top_ngram_chars(&words, 2, &mut HashMap::default()), 9);
     }
 }
