@@ -1,10 +1,17 @@
 //! The glmkit command line: parse, call the library, print. Each command group lives in its own
 //! module under `src/bin/glmkit/`.
 
+#[path = "glmkit/dedup.rs"]
+mod dedup;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "glmkit", version, about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data")]
+#[command(
+    name = "glmkit",
+    version,
+    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -12,9 +19,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
+    Dedup(dedup::DedupArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Dedup(args) => dedup::run(args),
+    }
 }

@@ -1,0 +1,311 @@
+//! `glmkit dedup exact|fuzzy|lines|explain`.
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use glmkit::dedup::{
+    exact::{self, ExactOptions},
+    fuzzy::{self, FuzzyOptions, Keep},
+    input::InputSet,
+    lines::{self, LinesOptions, Unit},
+    minhash::MinHashParams,
+    output::Stats,
+    Normalization, ShardSpec, Stage,
+};
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct DedupArgs {
+    #[command(subcommand)]
+    command: DedupCommand,
+}
+
+#[derive(Subcommand)]
+enum DedupCommand {
+    /// Remove exact duplicates (xxh3-128 of the normalized text); the first copy stays.
+    Exact {
+        #[command(flatten)]
+        common: Common,
+        /// none | basic (NFC, whitespace collapsed) | aggressive (NFKC, lowercase, no punctuation)
+        #[arg(long, default_value = "basic")]
+        normalize: Normalization,
+    },
+    /// Remove near duplicates (MinHash LSH over 5-token shingles, verified pairs, clusters).
+    Fuzzy {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 14)]
+        bands: u32,
+        #[arg(long, default_value_t = 8)]
+        rows: u32,
+        /// Tokens per shingle (a token is a word, or one Han/Kana/Hangul/Thai character).
+        #[arg(long, default_value_t = 5)]
+        shingle: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Drop candidate pairs whose signature-estimated Jaccard is below this.
+        #[arg(long, default_value_t = 0.8)]
+        verify_threshold: f64,
+        /// Keep every candidate pair that shares a bucket (datatrove's behaviour).
+        #[arg(long)]
+        no_verify: bool,
+        /// Which document of a cluster stays: first (in input order) or longest.
+        #[arg(long, default_value = "first", value_parser = parse_keep)]
+        keep: Keep,
+    },
+    /// Remove lines (or paragraphs) that recur across the corpus (CCNet-style).
+    Lines {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "line", value_parser = parse_unit)]
+        unit: Unit,
+        /// Remove a unit when its normalized hash occurs at least this many times.
+        #[arg(long, default_value_t = 2)]
+        min_count: u32,
+        #[arg(long, default_value = "aggressive")]
+        normalize: Normalization,
+    },
+    /// Say why a document was removed by `dedup fuzzy`.
+    Explain {
+        /// The document id.
+        id: String,
+        /// The work directory of the fuzzy run.
+        #[arg(long)]
+        work_dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Input files, directories or globs (.jsonl, .jsonl.zst, .jsonl.gz, .txt).
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// Output directory: kept/, rejected/, quarantine/, stats.json.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Where stages exchange their files (default: OUTPUT/.dedup-work). Shared by all tasks.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Stage to run: all, signatures (alias hashes, counts), buckets (alias groups), cluster, filter.
+    #[arg(long, default_value = "all")]
+    stage: Stage,
+    /// Run task i of n of the stage (defaults from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT).
+    #[arg(long)]
+    shard: Option<ShardSpec>,
+    /// Hash partitions of the intermediate files.
+    #[arg(long, default_value_t = 16)]
+    partitions: u32,
+    #[arg(long, default_value = "text")]
+    text_field: String,
+    #[arg(long, default_value = "id")]
+    id_field: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn parse_keep(s: &str) -> Result<Keep, String> {
+    match s {
+        "first" => Ok(Keep::First),
+        "longest" => Ok(Keep::Longest),
+        _ => Err(format!("keep `{s}`: expected first or longest")),
+    }
+}
+
+fn parse_unit(s: &str) -> Result<Unit, String> {
+    match s {
+        "line" => Ok(Unit::Line),
+        "paragraph" => Ok(Unit::Paragraph),
+        _ => Err(format!("unit `{s}`: expected line or paragraph")),
+    }
+}
+
+struct Prepared {
+    inputs: InputSet,
+    work_dir: PathBuf,
+    shard: ShardSpec,
+}
+
+impl Common {
+    fn prepare(&self) -> Result<Prepared> {
+        if let Some(threads) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build_global()
+                .ok();
+        }
+        let inputs = InputSet::expand(&self.inputs, &self.text_field, &self.id_field)?;
+        let shard = match self.shard {
+            Some(shard) => shard,
+            None => slurm_shard()?.unwrap_or(ShardSpec::WHOLE),
+        };
+        let work_dir = self
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| self.output.join(".dedup-work"));
+        Ok(Prepared {
+            inputs,
+            work_dir,
+            shard,
+        })
+    }
+}
+
+fn slurm_shard() -> Result<Option<ShardSpec>> {
+    let (Ok(i), Ok(n)) = (
+        std::env::var("SLURM_ARRAY_TASK_ID"),
+        std::env::var("SLURM_ARRAY_TASK_COUNT"),
+    ) else {
+        return Ok(None);
+    };
+    let spec: ShardSpec = format!("{i}/{n}")
+        .parse()
+        .context("SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT")?;
+    Ok(Some(spec))
+}
+
+fn report(stats: Option<Stats>, output: &Path) {
+    if let Some(s) = stats {
+        let reasons: Vec<String> = s
+            .by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        eprintln!(
+            "{} {}: read {}, kept {}, rejected {} ({}), quarantined {} -> {}",
+            s.step,
+            s.shard,
+            s.read,
+            s.kept,
+            s.rejected,
+            reasons.join(", "),
+            s.quarantined,
+            output.display()
+        );
+    }
+}
+
+pub fn run(args: DedupArgs) -> Result<()> {
+    match args.command {
+        DedupCommand::Exact { common, normalize } => {
+            let p = common.prepare()?;
+            let opts = ExactOptions {
+                normalize,
+                partitions: common.partitions,
+                ..ExactOptions::default()
+            };
+            let stats = exact::run(
+                &p.inputs,
+                &opts,
+                &p.work_dir,
+                &common.output,
+                common.stage,
+                p.shard,
+            )?;
+            report(stats, &common.output);
+        }
+        DedupCommand::Fuzzy {
+            common,
+            bands,
+            rows,
+            shingle,
+            seed,
+            verify_threshold,
+            no_verify,
+            keep,
+        } => {
+            let p = common.prepare()?;
+            let opts = FuzzyOptions {
+                minhash: MinHashParams {
+                    bands,
+                    rows,
+                    shingle,
+                    seed,
+                },
+                verify_threshold: (!no_verify).then_some(verify_threshold),
+                keep,
+                partitions: common.partitions,
+                ..FuzzyOptions::default()
+            };
+            let stats = fuzzy::run(
+                &p.inputs,
+                &opts,
+                &p.work_dir,
+                &common.output,
+                common.stage,
+                p.shard,
+            )?;
+            report(stats, &common.output);
+        }
+        DedupCommand::Lines {
+            common,
+            unit,
+            min_count,
+            normalize,
+        } => {
+            let p = common.prepare()?;
+            let opts = LinesOptions {
+                unit,
+                min_count,
+                normalize,
+                partitions: common.partitions,
+                ..LinesOptions::default()
+            };
+            let stats = lines::run(
+                &p.inputs,
+                &opts,
+                &p.work_dir,
+                &common.output,
+                common.stage,
+                p.shard,
+            )?;
+            report(stats, &common.output);
+        }
+        DedupCommand::Explain { id, work_dir, json } => {
+            let e = fuzzy::explain(&id, &work_dir)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print_explanation(&e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_explanation(e: &fuzzy::Explanation) {
+    let jaccard =
+        |x: Option<f64>| x.map_or("n/a (inputs unreadable)".to_string(), |j| format!("{j:.3}"));
+    println!("document {}: {}", e.id, e.status);
+    if let Some(cluster) = &e.cluster {
+        println!(
+            "cluster {cluster} ({} documents), kept {}",
+            e.cluster_size,
+            e.kept_id.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(p) = &e.versus_kept {
+        let band = p
+            .band
+            .map_or("none (linked through other documents)".to_string(), |b| {
+                b.to_string()
+            });
+        println!(
+            "versus kept {}: matching band {band}, estimated Jaccard {:.3}, exact Jaccard {}",
+            p.id,
+            p.estimated_jaccard,
+            jaccard(p.exact_jaccard)
+        );
+    }
+    for p in &e.linked_to {
+        let band = p.band.map_or("-".to_string(), |b| b.to_string());
+        println!(
+            "linked to {}: band {band}, estimated {:.3}, exact {}",
+            p.id,
+            p.estimated_jaccard,
+            jaccard(p.exact_jaccard)
+        );
+    }
+}

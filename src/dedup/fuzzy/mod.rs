@@ -1,0 +1,115 @@
+//! Fuzzy dedup: MinHash signatures, LSH band buckets, verified candidate pairs, connected
+//! components, one document kept per cluster.
+//!
+//! Stages and the files they leave in the work directory (every one checksummed and listed
+//! in a manifest; each stage checks the previous stage's manifests are complete):
+//! 1. `signatures` (task i of n over documents): `fuzzy-signatures/sig-*.bin` (key, length,
+//!    signature), `ids-*.bin`, and the band buckets `p<partition>-*.bin`, partitioned by
+//!    bucket hash;
+//! 2. `buckets` (task i of n over partitions): candidate pairs sharing a bucket, verified by
+//!    the share of equal signature lanes, `fuzzy-buckets/p<partition>.bin`;
+//! 3. `cluster` (task i of n over partitions): connected components of each partition's pairs,
+//!    `fuzzy-clusters/p<partition>.bin` (node, smallest key of its local component);
+//! 4. `filter` (task i of n over documents): merges the partitions' components (a union-find
+//!    over the pairs of stage 3, small: one pair per duplicate document and partition), picks
+//!    the kept document of each cluster, and writes the output.
+
+mod buckets;
+mod cluster;
+mod explain;
+mod filter;
+mod signatures;
+mod store;
+
+pub use explain::{explain, Explanation};
+
+use super::error::{DedupError, Result};
+use super::input::InputSet;
+use super::minhash::MinHashParams;
+use super::output::Stats;
+use super::shard::ShardSpec;
+use super::Stage;
+use std::path::Path;
+
+pub(crate) const SIGNATURES: &str = "fuzzy-signatures";
+pub(crate) const BUCKETS: &str = "fuzzy-buckets";
+pub(crate) const CLUSTERS: &str = "fuzzy-clusters";
+
+/// Which document of a cluster stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The first in input order.
+    #[default]
+    First,
+    /// The longest text (ties: the first in input order).
+    Longest,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FuzzyOptions {
+    pub minhash: MinHashParams,
+    /// Candidate pairs whose estimated Jaccard is below this are dropped; `None` keeps every
+    /// pair that shares a bucket.
+    pub verify_threshold: Option<f64>,
+    pub keep: Keep,
+    pub partitions: u32,
+    #[serde(skip)]
+    pub batch_bytes: usize,
+}
+
+impl Default for FuzzyOptions {
+    fn default() -> Self {
+        FuzzyOptions {
+            minhash: MinHashParams::default(),
+            verify_threshold: Some(0.8),
+            keep: Keep::First,
+            partitions: 16,
+            batch_bytes: 16 << 20,
+        }
+    }
+}
+
+pub(crate) fn config(opts: &FuzzyOptions, inputs: &InputSet) -> serde_json::Value {
+    serde_json::json!({
+        "algorithm": "fuzzy",
+        "options": opts,
+        "inputs": inputs.fingerprint(),
+    })
+}
+
+/// Runs `stage` (or all of them) as task `shard`. Returns the filter stage's stats, if it ran.
+pub fn run(
+    inputs: &InputSet,
+    opts: &FuzzyOptions,
+    work_dir: &Path,
+    out_dir: &Path,
+    stage: Stage,
+    shard: ShardSpec,
+) -> Result<Option<Stats>> {
+    let p = &opts.minhash;
+    if p.bands == 0 || p.rows == 0 || p.shingle == 0 || opts.partitions == 0 {
+        return Err(DedupError::Config(
+            "bands, rows, shingle size and partitions must be at least 1".into(),
+        ));
+    }
+    if stage == Stage::All && shard.count > 1 {
+        return Err(DedupError::Config(
+            "with --shard, run one stage at a time (each stage needs every task of the previous one)".into(),
+        ));
+    }
+    let config = config(opts, inputs);
+    if matches!(stage, Stage::All | Stage::Signatures) {
+        signatures::run(inputs, opts, work_dir, shard, &config)?;
+    }
+    if matches!(stage, Stage::All | Stage::Buckets) {
+        buckets::run(opts, work_dir, shard, &config)?;
+    }
+    if matches!(stage, Stage::All | Stage::Cluster) {
+        cluster::run(opts, work_dir, shard, &config)?;
+    }
+    if matches!(stage, Stage::All | Stage::Filter) {
+        return filter::run(inputs, opts, work_dir, out_dir, shard, &config).map(Some);
+    }
+    Ok(None)
+}

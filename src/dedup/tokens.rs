@@ -1,0 +1,157 @@
+//! Tokens and shingles for MinHash.
+//!
+//! A token is a maximal run of letters/digits, or a single Han, Kana, Hangul or Thai character,
+//! after NFKC and lowercasing. Scripts written without spaces thus need no segmenter: their
+//! shingles are character n-grams, while spaced scripts get word n-grams, inside one document
+//! too. A shingle is `n` consecutive tokens; it is represented by a 64-bit hash.
+
+use super::normalize::nfkc;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// Whether `c` is a token on its own (scripts written without spaces between words).
+pub fn is_char_token(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F // Han
+        | 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F                  // Kana
+        | 0xAC00..=0xD7AF | 0x1100..=0x11FF | 0x3130..=0x318F                  // Hangul
+        | 0x0E00..=0x0E7F) // Thai
+}
+
+/// Calls `emit` with the hash of each token of `text`, in order. `scratch` is reused.
+pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64)) {
+    scratch.clear();
+    let mut flush = |run: &mut String| {
+        if !run.is_empty() {
+            emit(xxh3_64(run.as_bytes()));
+            run.clear();
+        }
+    };
+    if text.is_ascii() {
+        // Fast path: no normalization needed, lowercase byte by byte.
+        for &b in text.as_bytes() {
+            if b.is_ascii_alphanumeric() {
+                scratch.push(b.to_ascii_lowercase() as char);
+            } else {
+                flush(scratch);
+            }
+        }
+        flush(scratch);
+        return;
+    }
+    let mut char_buf = [0u8; 4];
+    for c in nfkc(text).flat_map(char::to_lowercase) {
+        if is_char_token(c) {
+            flush(scratch);
+            scratch.push(c);
+            flush(scratch);
+        } else if c.is_alphanumeric() {
+            scratch.push_str(c.encode_utf8(&mut char_buf));
+        } else {
+            flush(scratch);
+        }
+    }
+    flush(scratch);
+}
+
+/// Hash of one shingle from its tokens' hashes (order-sensitive).
+#[inline]
+fn shingle_hash(tokens: &[u64]) -> u64 {
+    let mut h = 0x243F_6A88_85A3_08D3u64;
+    for &t in tokens {
+        h = (h.rotate_left(23) ^ t).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    h ^ (h >> 29)
+}
+
+/// Calls `emit` with the hash of every `n`-token shingle of `text`. A text with fewer than `n`
+/// tokens (but at least one) is one shingle of all its tokens, so short texts still compare;
+/// a text with no token has no shingle.
+pub fn shingle_hashes(text: &str, n: usize, scratch: &mut String, mut emit: impl FnMut(u64)) {
+    let n = n.max(1);
+    let mut window: Vec<u64> = Vec::with_capacity(n);
+    let mut ring = vec![0u64; n];
+    let mut seen = 0usize;
+    token_hashes(text, scratch, |t| {
+        ring[seen % n] = t;
+        seen += 1;
+        if seen >= n {
+            window.clear();
+            let start = seen % n;
+            window.extend_from_slice(&ring[start..]);
+            window.extend_from_slice(&ring[..start]);
+            emit(shingle_hash(&window));
+        }
+    });
+    if seen > 0 && seen < n {
+        emit(shingle_hash(&ring[..seen]));
+    }
+}
+
+/// The set of shingle hashes of `text`, sorted and deduplicated (for exact Jaccard).
+pub fn shingle_set(text: &str, n: usize) -> Vec<u64> {
+    let mut scratch = String::new();
+    let mut set = Vec::new();
+    shingle_hashes(text, n, &mut scratch, |h| set.push(h));
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+/// Exact Jaccard similarity of two sorted, deduplicated sets. Two empty sets have similarity 0.
+pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+    let (mut i, mut j, mut both) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let union = a.len() + b.len() - both;
+    if union == 0 {
+        0.0
+    } else {
+        both as f64 / union as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> usize {
+        let mut n = 0;
+        token_hashes(text, &mut String::new(), |_| n += 1);
+        n
+    }
+
+    #[test]
+    fn tokenizes_words_and_cjk_characters() {
+        assert_eq!(tokens("Hello, World! 42x"), 3);
+        assert_eq!(tokens("中文文本"), 4);
+        assert_eq!(tokens("日本語のテキスト abc"), 9);
+        assert_eq!(tokens("한국어"), 3);
+        assert_eq!(tokens("  ...  "), 0);
+        // Case and full-width forms do not matter.
+        let mut a = vec![];
+        let mut b = vec![];
+        token_hashes("ABC def", &mut String::new(), |h| a.push(h));
+        token_hashes("ａｂｃ DEF", &mut String::new(), |h| b.push(h));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn shingles_and_jaccard() {
+        assert_eq!(shingle_set("a b c d e f", 5).len(), 2);
+        assert_eq!(shingle_set("a b", 5).len(), 1);
+        assert!(shingle_set("", 5).is_empty());
+        let a = shingle_set("one two three four five six seven", 5);
+        let b = shingle_set("one two three four five six eight", 5);
+        assert!((jaccard(&a, &b) - 2.0 / 4.0).abs() < 1e-9);
+        assert_eq!(jaccard(&a, &a), 1.0);
+    }
+}
