@@ -1,0 +1,143 @@
+//! `glmkit dedup` end to end through the binary: output layout, stats, explain, errors.
+
+use std::path::Path;
+use std::process::Command;
+
+const SLICE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/dedup/neardup-slice.jsonl.zst"
+);
+
+fn glmkit(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_glmkit"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stats(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("stats.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn fuzzy_then_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let work = dir.path().join("work");
+    let (o, w) = (out.to_str().unwrap(), work.to_str().unwrap());
+    let run = glmkit(&[
+        "dedup",
+        "fuzzy",
+        SLICE,
+        "--output",
+        o,
+        "--work-dir",
+        w,
+        "--threads",
+        "2",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let s = stats(&out);
+    assert_eq!(s["read"], 133);
+    assert_eq!(
+        s["read"].as_u64(),
+        Some(
+            s["kept"].as_u64().unwrap()
+                + s["rejected"].as_u64().unwrap()
+                + s["quarantined"].as_u64().unwrap()
+        )
+    );
+
+    let rejected = glmkit::dedup::output::read_records(&out, "rejected").unwrap();
+    let first = &rejected[0];
+    let id = first["id"].as_str().unwrap();
+    let explain = glmkit(&["dedup", "explain", id, "--work-dir", w, "--json"]);
+    assert!(
+        explain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&explain.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    assert_eq!(e["status"], "removed");
+    assert_eq!(e["kept_id"], first["glmkit"]["rejection"]["kept_id"]);
+    assert_eq!(e["cluster"], first["glmkit"]["rejection"]["cluster"]);
+    let versus = &e["versus_kept"];
+    assert!(versus["estimated_jaccard"].as_f64().unwrap() >= 0.5);
+    assert!(versus["exact_jaccard"].as_f64().unwrap() >= 0.5, "{e}");
+
+    let text = glmkit(&["dedup", "explain", id, "--work-dir", w]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("removed") && text.contains("estimated Jaccard"),
+        "{text}"
+    );
+
+    let missing = glmkit(&["dedup", "explain", "no-such-id", "--work-dir", w]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-id"));
+}
+
+#[test]
+fn exact_and_lines_write_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    for (cmd, extra) in [
+        ("exact", vec!["--normalize", "aggressive"]),
+        ("lines", vec!["--unit", "paragraph", "--min-count", "3"]),
+    ] {
+        let out = dir.path().join(cmd);
+        let mut args = vec!["dedup", cmd, SLICE, "-o", out.to_str().unwrap()];
+        args.extend(extra);
+        let run = glmkit(&args);
+        assert!(
+            run.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for part in ["kept", "rejected", "quarantine"] {
+            assert!(
+                out.join(part).join("00000-of-00001.jsonl.zst").exists(),
+                "{cmd} {part}"
+            );
+        }
+        assert_eq!(stats(&out)["read"], 133);
+    }
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("o");
+    let bad_shard = glmkit(&[
+        "dedup",
+        "exact",
+        SLICE,
+        "-o",
+        o.to_str().unwrap(),
+        "--shard",
+        "3/3",
+    ]);
+    assert!(!bad_shard.status.success());
+    assert!(String::from_utf8_lossy(&bad_shard.stderr).contains("3/3"));
+    let missing = glmkit(&[
+        "dedup",
+        "exact",
+        "/no/such/file.jsonl",
+        "-o",
+        o.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.jsonl"));
+    let all_sharded = glmkit(&[
+        "dedup",
+        "fuzzy",
+        SLICE,
+        "-o",
+        o.to_str().unwrap(),
+        "--shard",
+        "0/2",
+    ]);
+    assert!(String::from_utf8_lossy(&all_sharded.stderr).contains("one stage at a time"));
+}
