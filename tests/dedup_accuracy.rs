@@ -2,6 +2,7 @@
 //! near-dup corpus, fixtures/dedup/neardup-slice.jsonl.zst): precision and recall of removals,
 //! and the same result whatever the number of tasks and threads.
 
+use glmkit::dedup::fuzzy::Verify;
 use glmkit::dedup::{
     fuzzy, fuzzy::FuzzyOptions, input::InputSet, output::read_records, ShardSpec, Stage,
 };
@@ -68,6 +69,52 @@ fn defaults_reach_precision_and_recall() {
     eprintln!("precision {precision:.3} recall {recall:.3} removed {removed}");
     assert!(precision >= 0.95, "precision {precision}");
     assert!(recall >= 0.90, "recall {recall}");
+}
+
+#[test]
+fn exact_verification_and_no_verification() {
+    let run = |opts: FuzzyOptions, name: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join(name);
+        fuzzy::run(
+            &inputs(),
+            &opts,
+            &dir.path().join("work"),
+            &out,
+            Stage::All,
+            ShardSpec::WHOLE,
+        )
+        .unwrap();
+        let pr = precision_recall(&out);
+        eprintln!(
+            "{name}: precision {:.3} recall {:.3} removed {}",
+            pr.0, pr.1, pr.2
+        );
+        pr
+    };
+    let (p_exact, r_exact, _) = run(
+        FuzzyOptions {
+            verify: Verify::Exact,
+            ..FuzzyOptions::default()
+        },
+        "exact",
+    );
+    assert!(
+        p_exact >= 0.99 && r_exact >= 0.95,
+        "exact verification: {p_exact} {r_exact}"
+    );
+    // Without verification every bucket collision links: recall stays, precision drops.
+    let (p_none, r_none, _) = run(
+        FuzzyOptions {
+            verify: Verify::None,
+            ..FuzzyOptions::default()
+        },
+        "none",
+    );
+    assert!(
+        r_none >= r_exact && p_none < p_exact,
+        "no verification: {p_none} {r_none}"
+    );
 }
 
 fn run_sharded(root: &Path, tasks: u32, threads: usize) -> Vec<String> {

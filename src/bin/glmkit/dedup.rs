@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use glmkit::dedup::{
     exact::{self, ExactOptions},
-    fuzzy::{self, FuzzyOptions, Keep},
+    fuzzy::{self, FuzzyOptions, Keep, Verify},
     input::InputSet,
     lines::{self, LinesOptions, Unit},
     minhash::MinHashParams,
@@ -42,11 +42,15 @@ enum DedupCommand {
         shingle: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Drop candidate pairs whose signature-estimated Jaccard is below this.
+        /// Drop candidate pairs whose Jaccard (estimated, or exact with --verify exact) is below this.
         #[arg(long, default_value_t = 0.8)]
         verify_threshold: f64,
+        /// signature: estimate Jaccard from the signatures; exact: compute it from the shingle
+        /// sets (stores them in the work directory, about the size of the text).
+        #[arg(long, default_value = "signature", value_parser = parse_verify)]
+        verify: Verify,
         /// Keep every candidate pair that shares a bucket (datatrove's behaviour).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "verify")]
         no_verify: bool,
         /// Which document of a cluster stays: first (in input order) or longest.
         #[arg(long, default_value = "first", value_parser = parse_keep)]
@@ -111,6 +115,15 @@ fn parse_keep(s: &str) -> Result<Keep, String> {
         "first" => Ok(Keep::First),
         "longest" => Ok(Keep::Longest),
         _ => Err(format!("keep `{s}`: expected first or longest")),
+    }
+}
+
+fn parse_verify(s: &str) -> Result<Verify, String> {
+    match s {
+        "signature" => Ok(Verify::Signature),
+        "exact" => Ok(Verify::Exact),
+        "none" => Ok(Verify::None),
+        _ => Err(format!("verify `{s}`: expected signature, exact or none")),
     }
 }
 
@@ -213,6 +226,7 @@ pub fn run(args: DedupArgs) -> Result<()> {
             shingle,
             seed,
             verify_threshold,
+            verify,
             no_verify,
             keep,
         } => {
@@ -224,7 +238,8 @@ pub fn run(args: DedupArgs) -> Result<()> {
                     shingle,
                     seed,
                 },
-                verify_threshold: (!no_verify).then_some(verify_threshold),
+                verify: if no_verify { Verify::None } else { verify },
+                verify_threshold,
                 keep,
                 partitions: common.partitions,
                 ..FuzzyOptions::default()

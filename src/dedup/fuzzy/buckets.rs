@@ -8,9 +8,10 @@ use super::super::error::Result;
 use super::super::partition::files_of_partition;
 use super::super::shard::ShardSpec;
 use super::super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
+use super::super::tokens::jaccard;
 use super::signatures::{BUCKET_KIND, BUCKET_RECORD};
 use super::store::{estimated_jaccard_bytes, SignatureStore};
-use super::{FuzzyOptions, BUCKETS, SIGNATURES};
+use super::{FuzzyOptions, Verify, BUCKETS, SIGNATURES};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -74,28 +75,35 @@ fn partition(
         }
         for j in 1..bucket.len() {
             let (_, b, band) = bucket[j];
-            match opts.verify_threshold {
-                None => edges.push(Edge {
+            if opts.verify == Verify::None {
+                edges.push(Edge {
                     a: bucket[0].1,
                     b,
                     band,
                     estimate: f32::NAN,
-                }),
-                Some(threshold) => {
-                    let lanes_b = store.lanes_of(b)?;
-                    for &(_, a, _) in bucket[..j].iter().take(MAX_TRIES) {
-                        compared += 1;
-                        let estimate = estimated_jaccard_bytes(store.lanes_of(a)?, lanes_b);
-                        if estimate >= threshold {
-                            edges.push(Edge {
-                                a,
-                                b,
-                                band,
-                                estimate: estimate as f32,
-                            });
-                            break;
-                        }
-                    }
+                });
+                continue;
+            }
+            let lanes_b = store.lanes_of(b)?;
+            let shingles_b = match opts.verify {
+                Verify::Exact => store.shingles_of(b)?,
+                _ => Vec::new(),
+            };
+            for &(_, a, _) in bucket[..j].iter().take(MAX_TRIES) {
+                compared += 1;
+                let estimate = estimated_jaccard_bytes(store.lanes_of(a)?, lanes_b);
+                let similarity = match opts.verify {
+                    Verify::Exact => jaccard(&store.shingles_of(a)?, &shingles_b),
+                    _ => estimate,
+                };
+                if similarity >= opts.verify_threshold {
+                    edges.push(Edge {
+                        a,
+                        b,
+                        band,
+                        estimate: estimate as f32,
+                    });
+                    break;
                 }
             }
         }

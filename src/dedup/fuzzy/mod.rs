@@ -46,12 +46,27 @@ pub enum Keep {
     Longest,
 }
 
+/// How candidate pairs are verified before they link two documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// Every pair sharing a bucket links (datatrove's behaviour; more false positives).
+    None,
+    /// The share of equal signature lanes (estimated Jaccard) must reach the threshold.
+    #[default]
+    Signature,
+    /// The true Jaccard of the shingle sets must reach the threshold. Stage 1 then also stores
+    /// every document's shingle set (8 bytes per shingle, about the size of the text).
+    Exact,
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FuzzyOptions {
     pub minhash: MinHashParams,
-    /// Candidate pairs whose estimated Jaccard is below this are dropped; `None` keeps every
-    /// pair that shares a bucket.
-    pub verify_threshold: Option<f64>,
+    /// How candidate pairs (documents sharing a bucket) are checked.
+    pub verify: Verify,
+    /// Pairs whose (estimated or exact) Jaccard is below this are dropped.
+    pub verify_threshold: f64,
     pub keep: Keep,
     pub partitions: u32,
     #[serde(skip)]
@@ -62,7 +77,8 @@ impl Default for FuzzyOptions {
     fn default() -> Self {
         FuzzyOptions {
             minhash: MinHashParams::default(),
-            verify_threshold: Some(0.8),
+            verify: Verify::Signature,
+            verify_threshold: 0.8,
             keep: Keep::First,
             partitions: 16,
             batch_bytes: 16 << 20,

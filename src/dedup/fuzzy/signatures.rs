@@ -6,7 +6,8 @@ use super::super::minhash::MinHasher;
 use super::super::partition::{partition_of, PartitionedWriter};
 use super::super::shard::ShardSpec;
 use super::super::stagefile::{Manifest, StageWriter};
-use super::{FuzzyOptions, SIGNATURES};
+use super::super::tokens::shingle_set;
+use super::{FuzzyOptions, Verify, SIGNATURES};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -20,6 +21,8 @@ pub(crate) const BUCKET_RECORD: usize = 20;
 pub(crate) fn sig_record_len(lanes: usize) -> usize {
     24 + 4 * lanes
 }
+
+type Computed = (String, u64, Option<Vec<u32>>, Vec<u64>);
 
 pub(super) fn run(
     inputs: &InputSet,
@@ -39,22 +42,28 @@ pub(super) fn run(
     let (mut documents, mut without_tokens, mut id_offset) = (0u64, 0u64, 0u64);
     let mut record = Vec::with_capacity(sig_record_len(lanes));
     inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
-        // (id, text length, signature) per readable record; None for unreadable ones.
-        let computed: Vec<Option<(String, u64, Option<Vec<u32>>)>> = batch
+        // (id, text length, signature, shingle set) per readable record; None for unreadable
+        // ones. The shingle set is kept only for exact verification.
+        let computed: Vec<Option<Computed>> = batch
             .par_iter()
             .map_init(String::new, |scratch, raw| {
                 let fields = inputs.fields(raw).ok()?;
                 let mut signature = vec![0u32; lanes];
                 let any = hasher.signature_into(&fields.text, scratch, &mut signature);
+                let shingles = match opts.verify {
+                    Verify::Exact => shingle_set(&fields.text, opts.minhash.shingle as usize),
+                    _ => Vec::new(),
+                };
                 Some((
                     fields.id.into_owned(),
                     fields.text.len() as u64,
                     any.then_some(signature),
+                    shingles,
                 ))
             })
             .collect();
         for (raw, computed) in batch.iter().zip(computed) {
-            let Some((id, text_len, signature)) = computed else {
+            let Some((id, text_len, signature, shingles)) = computed else {
                 continue;
             };
             documents += 1;
@@ -73,6 +82,10 @@ pub(super) fn run(
             sigs.record(&record)?;
             let mut id_record = (id.len() as u32).to_le_bytes().to_vec();
             id_record.extend_from_slice(id.as_bytes());
+            id_record.extend_from_slice(&(shingles.len() as u32).to_le_bytes());
+            for h in &shingles {
+                id_record.extend_from_slice(&h.to_le_bytes());
+            }
             ids.record(&id_record)?;
             id_offset += id_record.len() as u64;
             for band in 0..bands {

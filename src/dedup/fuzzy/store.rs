@@ -66,44 +66,56 @@ impl SignatureStore {
         })
     }
 
+    /// Where the record of `key` is: (task of stage 1, record index).
+    fn position(&self, key: DocKey) -> Option<(usize, usize)> {
+        let size = sig_record_len(self.lanes);
+        self.shards.iter().enumerate().find_map(|(s, (sig, _))| {
+            let body = sig.body();
+            let n = sig.records as usize;
+            let idx = partition_point(n, |i| u64_at(body, i * size) < key);
+            (idx < n && u64_at(body, idx * size) == key).then_some((s, idx))
+        })
+    }
+
     /// The signature entry of `key`, if the document has one.
     pub fn get(&self, key: DocKey) -> Result<Option<SigEntry<'_>>> {
-        let size = sig_record_len(self.lanes);
-        for (s, (sig, _)) in self.shards.iter().enumerate() {
-            let n = sig.records as usize;
-            let body = sig.body();
-            let (mut lo, mut hi) = (0usize, n);
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                let k = u64_at(body, mid * size);
-                if k < key {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            if lo < n && u64_at(body, lo * size) == key {
-                return self.entry(s, lo).map(Some);
-            }
+        match self.position(key) {
+            Some((s, i)) => self.entry(s, i).map(Some),
+            None => Ok(None),
         }
-        Ok(None)
+    }
+
+    fn missing(&self, key: DocKey) -> DedupError {
+        DedupError::stage(
+            &self.shards[0].0.path,
+            format!("no signature for document key {key:#x}"),
+        )
     }
 
     /// The lanes of `key`; an error if stage 1 has none (the work directory is inconsistent).
     pub fn lanes_of(&self, key: DocKey) -> Result<&[u8]> {
         let size = sig_record_len(self.lanes);
-        for (sig, _) in &self.shards {
-            let body = sig.body();
-            let n = sig.records as usize;
-            let idx = partition_point(n, |i| u64_at(body, i * size) < key);
-            if idx < n && u64_at(body, idx * size) == key {
-                return Ok(&body[idx * size + 24..(idx + 1) * size]);
-            }
-        }
-        Err(DedupError::stage(
-            &self.shards[0].0.path,
-            format!("no signature for document key {key:#x}"),
-        ))
+        let (s, i) = self.position(key).ok_or_else(|| self.missing(key))?;
+        Ok(&self.shards[s].0.body()[i * size + 24..(i + 1) * size])
+    }
+
+    /// The sorted shingle set of `key`, stored by stage 1 under `--verify exact` (empty
+    /// otherwise).
+    pub fn shingles_of(&self, key: DocKey) -> Result<Vec<u64>> {
+        let size = sig_record_len(self.lanes);
+        let (s, i) = self.position(key).ok_or_else(|| self.missing(key))?;
+        let (sig, ids) = &self.shards[s];
+        let offset = u64_at(&sig.body()[i * size..], 16) as usize;
+        let body = ids.body();
+        let bad = || DedupError::stage(&ids.path, "record cut short");
+        let id_len = u32_at(body.get(offset..offset + 4).ok_or_else(bad)?, 0) as usize;
+        let at = offset + 4 + id_len;
+        let count = u32_at(body.get(at..at + 4).ok_or_else(bad)?, 0) as usize;
+        let set = body.get(at + 4..at + 4 + 8 * count).ok_or_else(bad)?;
+        Ok(set
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect())
     }
 
     /// Every entry, for lookups by id.
