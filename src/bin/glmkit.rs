@@ -1,6 +1,11 @@
 //! The glmkit command line: parse, call the library, print. Each command group lives in its own
 //! module under `src/bin/glmkit/`.
 
+// Command groups live in src/bin/glmkit/ (the binary's root is this file, hence the paths).
+#[path = "glmkit/common.rs"]
+mod common;
+#[path = "glmkit/corpus.rs"]
+mod corpus;
 #[path = "glmkit/dedup.rs"]
 mod dedup;
 
@@ -10,7 +15,9 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "glmkit",
     version,
-    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data"
+    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data",
+    after_help = "Every command that writes documents writes OUT/kept, OUT/rejected, OUT/quarantine and \
+                  OUT/stats.json, and can run as shard i of n (--shard, or a Slurm array)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -19,6 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert between corpus formats and re-shard.
+    Convert(corpus::ConvertArgs),
+    /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
+    Stats(corpus::StatsArgs),
     /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
     Dedup(dedup::DedupArgs),
 }
@@ -26,6 +37,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Convert(args) => corpus::convert(args),
+        Command::Stats(args) => corpus::stats(args),
         Command::Dedup(args) => dedup::run(args),
     }
 }
