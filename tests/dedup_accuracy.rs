@@ -6,6 +6,7 @@ use glmkit::dedup::fuzzy::Verify;
 use glmkit::dedup::{
     fuzzy, fuzzy::FuzzyOptions, input::InputSet, output::read_records, ShardSpec, Stage,
 };
+use glmkit::pipeline::RunOptions;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -34,7 +35,7 @@ fn precision_recall(out: &Path) -> (f64, f64, usize) {
     let rejected = read_records(out, "rejected").unwrap();
     let mut removed: HashMap<String, usize> = HashMap::new();
     for r in &rejected {
-        assert_eq!(r["glmkit"]["rejection"]["reason"], "dup_fuzzy");
+        assert_eq!(r["glmkit"]["reason"], "dup_fuzzy");
         *removed
             .entry(r["dup_cluster"].as_str().unwrap().to_string())
             .or_default() += 1;
@@ -57,12 +58,12 @@ fn defaults_reach_precision_and_recall() {
         &inputs(),
         &FuzzyOptions::default(),
         &dir.path().join("work"),
-        &out,
+        &RunOptions::new(&out),
         Stage::All,
-        ShardSpec::WHOLE,
     )
     .unwrap()
-    .unwrap();
+    .unwrap()
+    .total;
     assert_eq!(stats.read, stats.kept + stats.rejected + stats.quarantined);
     assert_eq!(stats.read, 133);
     let (precision, recall, removed) = precision_recall(&out);
@@ -80,9 +81,8 @@ fn exact_verification_and_no_verification() {
             &inputs(),
             &opts,
             &dir.path().join("work"),
-            &out,
+            &run_opts(&out, ShardSpec::default(), None),
             Stage::All,
-            ShardSpec::WHOLE,
         )
         .unwrap();
         let pr = precision_recall(&out);
@@ -117,7 +117,7 @@ fn exact_verification_and_no_verification() {
     );
 }
 
-fn run_sharded(root: &Path, tasks: u32, threads: usize) -> Vec<String> {
+fn run_sharded(root: &Path, tasks: usize, threads: usize) -> Vec<String> {
     let inputs = inputs();
     let opts = FuzzyOptions {
         partitions: 5,
@@ -140,9 +140,8 @@ fn run_sharded(root: &Path, tasks: u32, threads: usize) -> Vec<String> {
                     &inputs,
                     &opts,
                     &work,
-                    &out,
+                    &run_opts(&out, ShardSpec::new(i, tasks).unwrap(), Some(threads)),
                     stage,
-                    ShardSpec::new(i, tasks).unwrap(),
                 )
                 .unwrap();
             }
@@ -151,7 +150,7 @@ fn run_sharded(root: &Path, tasks: u32, threads: usize) -> Vec<String> {
     let mut decisions: Vec<String> = read_records(&out, "rejected")
         .unwrap()
         .iter()
-        .map(|r| format!("{} {}", r["id"], r["glmkit"]["rejection"]))
+        .map(|r| format!("{} {}", r["id"], r["glmkit"]["details"]))
         .collect();
     decisions.extend(
         read_records(&out, "kept")
@@ -172,4 +171,11 @@ fn same_clusters_whatever_the_tasks_and_threads() {
     assert!(!one.is_empty());
     assert_eq!(one, three);
     assert_eq!(one, seven);
+}
+
+fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> RunOptions {
+    let mut run = RunOptions::new(out);
+    run.shard = shard;
+    run.threads = threads;
+    run
 }

@@ -4,8 +4,9 @@
 
 use glmkit::dedup::{
     exact, exact::ExactOptions, fuzzy, fuzzy::FuzzyOptions, input::InputSet, lines,
-    lines::LinesOptions, output::read_records, output::Stats, ShardSpec, Stage,
+    lines::LinesOptions, output::read_records, ShardSpec, Stage,
 };
+use glmkit::pipeline::{RunOptions, Stats};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -39,12 +40,12 @@ fn exact_run(dir: &Path, files: &[String]) -> Run {
         &inputs(files),
         &ExactOptions::default(),
         &dir.join("exact-work"),
-        &out,
+        &run_opts(&out, ShardSpec::default(), None),
         Stage::All,
-        ShardSpec::WHOLE,
     )
     .unwrap()
-    .unwrap();
+    .unwrap()
+    .total;
     Run { out, stats }
 }
 
@@ -54,12 +55,12 @@ fn fuzzy_run(dir: &Path, files: &[String]) -> Run {
         &inputs(files),
         &FuzzyOptions::default(),
         &dir.join("fuzzy-work"),
-        &out,
+        &run_opts(&out, ShardSpec::default(), None),
         Stage::All,
-        ShardSpec::WHOLE,
     )
     .unwrap()
-    .unwrap();
+    .unwrap()
+    .total;
     Run { out, stats }
 }
 
@@ -69,12 +70,12 @@ fn lines_run(dir: &Path, files: &[String]) -> Run {
         &inputs(files),
         &LinesOptions::default(),
         &dir.join("lines-work"),
-        &out,
+        &run_opts(&out, ShardSpec::default(), None),
         Stage::All,
-        ShardSpec::WHOLE,
     )
     .unwrap()
-    .unwrap();
+    .unwrap()
+    .total;
     Run { out, stats }
 }
 
@@ -91,20 +92,36 @@ fn empty_texts() {
         &[
             json!({"id": "e1", "text": ""}),
             json!({"id": "e2", "text": "  \n "}),
+            json!({"id": "e3", "text": "\t"}),
             json!({"id": "x", "text": "some words here"}),
         ],
     );
-    // Exact: after normalization both are the empty text, so the second is a copy of the first.
+    // An empty text field is quarantined by the reader (`empty_text`), in every command.
+    // Exact: blank texts normalize to the empty text, so e3 is a copy of e2.
     let r = exact_run(dir.path(), std::slice::from_ref(&f));
     assert_adds_up(&r.stats);
-    assert_eq!(ids(&r.out, "rejected"), vec!["e2"]);
+    assert_eq!(r.stats.quarantine_by_reason["empty_text"], 1);
+    assert_eq!(ids(&r.out, "rejected"), vec!["e3"]);
     // Fuzzy: no token, no signature: never a near duplicate, kept.
     let r = fuzzy_run(dir.path(), std::slice::from_ref(&f));
-    assert_eq!(r.stats.kept, 3);
-    // Lines: nothing to remove, kept as is.
+    assert_adds_up(&r.stats);
+    assert_eq!((r.stats.kept, r.stats.quarantined), (3, 1));
+    // Lines: blank lines are never counted or removed: kept as they are.
     let r = lines_run(dir.path(), &[f]);
-    assert_eq!(r.stats.kept, 3);
-    assert_eq!(r.stats.extra["modified"], 0);
+    assert_eq!((r.stats.kept, r.stats.quarantined), (3, 1));
+    assert_eq!(modified(&r.out), 0);
+}
+
+/// Kept records whose lines changed.
+fn modified(out: &Path) -> usize {
+    read_records(out, "kept")
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.get("glmkit")
+                .is_some_and(|g| g["dedup_lines_removed"].is_u64())
+        })
+        .count()
 }
 
 /// One document of one line of `bytes` bytes, an edited copy of it, and a small document.
@@ -134,7 +151,7 @@ fn giant_line_case(bytes: usize) {
     assert_eq!(ids(&r.out, "rejected"), vec!["edited"]);
     // The two giant lines differ, so neither recurs: nothing removed.
     let r = lines_run(dir.path(), &[f]);
-    assert_eq!(r.stats.extra["modified"], 0);
+    assert_eq!(modified(&r.out), 0);
     assert_eq!(r.stats.kept, 3);
 }
 
@@ -185,7 +202,7 @@ fn all_duplicates_and_none() {
         assert_eq!(ids(&r.out, "kept"), vec!["d0"]);
         assert_eq!(r.stats.rejected, 39);
         for rec in read_records(&r.out, "rejected").unwrap() {
-            assert_eq!(rec["glmkit"]["rejection"]["kept_id"], "d0");
+            assert_eq!(rec["glmkit"]["details"]["kept_id"], "d0");
         }
     }
     // Lines: the only line recurs everywhere, so every document is left empty.
@@ -205,7 +222,7 @@ fn all_duplicates_and_none() {
         assert_eq!(r.stats.rejected, 0);
         // Unchanged records are written back byte for byte.
         let kept = zstd::stream::decode_all(
-            &std::fs::read(r.out.join("kept/00000-of-00001.jsonl.zst")).unwrap()[..],
+            &std::fs::read(r.out.join("kept/unique-00000.jsonl.zst")).unwrap()[..],
         )
         .unwrap();
         assert_eq!(kept, std::fs::read(&f).unwrap());
@@ -239,9 +256,15 @@ fn fuzzy_stage(
     stage: Stage,
     shard: ShardSpec,
 ) -> Result<(), String> {
-    fuzzy::run(&inputs(files), opts, work, &work.join("out"), stage, shard)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    fuzzy::run(
+        &inputs(files),
+        opts,
+        work,
+        &run_opts(&work.join("out"), shard, None),
+        stage,
+    )
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -266,7 +289,7 @@ fn damaged_or_mismatched_stage_files_are_refused() {
         ShardSpec::new(0, 2).unwrap(),
     )
     .unwrap();
-    let err = fuzzy_stage(&files, &opts, &work, Stage::Buckets, ShardSpec::WHOLE).unwrap_err();
+    let err = fuzzy_stage(&files, &opts, &work, Stage::Buckets, ShardSpec::default()).unwrap_err();
     assert!(
         err.contains("manifest-00001-of-00002.json") && err.contains("missing"),
         "{err}"
@@ -288,7 +311,7 @@ fn damaged_or_mismatched_stage_files_are_refused() {
         },
         ..opts.clone()
     };
-    let err = fuzzy_stage(&files, &other, &work, Stage::Buckets, ShardSpec::WHOLE).unwrap_err();
+    let err = fuzzy_stage(&files, &other, &work, Stage::Buckets, ShardSpec::default()).unwrap_err();
     assert!(
         err.contains("manifest-0000") && err.contains("another configuration"),
         "{err}"
@@ -298,7 +321,7 @@ fn damaged_or_mismatched_stage_files_are_refused() {
     let victim = work.join("fuzzy-signatures/p00001-00000-of-00002.bin");
     let bytes = std::fs::read(&victim).unwrap();
     std::fs::write(&victim, &bytes[..bytes.len() - 7]).unwrap();
-    let err = fuzzy_stage(&files, &opts, &work, Stage::Buckets, ShardSpec::WHOLE).unwrap_err();
+    let err = fuzzy_stage(&files, &opts, &work, Stage::Buckets, ShardSpec::default()).unwrap_err();
     assert!(
         err.contains("p00001-00000-of-00002.bin") && err.contains("truncated"),
         "{err}"
@@ -308,7 +331,7 @@ fn damaged_or_mismatched_stage_files_are_refused() {
     let mut flipped = bytes.clone();
     flipped[20] ^= 0x40;
     std::fs::write(&victim, &flipped).unwrap();
-    let err = fuzzy_stage(&files, &opts, &work, Stage::Buckets, ShardSpec::WHOLE).unwrap_err();
+    let err = fuzzy_stage(&files, &opts, &work, Stage::Buckets, ShardSpec::default()).unwrap_err();
     assert!(
         err.contains("p00001-00000-of-00002.bin") && err.contains("checksum"),
         "{err}"
@@ -317,12 +340,19 @@ fn damaged_or_mismatched_stage_files_are_refused() {
     // Repaired: the run completes. Inputs changed since the signatures: the filter refuses.
     std::fs::write(&victim, &bytes).unwrap();
     for stage in [Stage::Buckets, Stage::Cluster, Stage::Filter] {
-        fuzzy_stage(&files, &opts, &work, stage, ShardSpec::WHOLE).unwrap();
+        fuzzy_stage(&files, &opts, &work, stage, ShardSpec::default()).unwrap();
     }
     let more: Vec<_> = (0..51)
         .map(|i| json!({"id": i, "text": format!("text {i}")}))
         .collect();
     write_jsonl(dir.path(), "d.jsonl", &more);
-    let err = fuzzy_stage(&files, &opts, &work, Stage::Filter, ShardSpec::WHOLE).unwrap_err();
+    let err = fuzzy_stage(&files, &opts, &work, Stage::Filter, ShardSpec::default()).unwrap_err();
     assert!(err.contains("another configuration"), "{err}");
+}
+
+fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> RunOptions {
+    let mut run = RunOptions::new(out);
+    run.shard = shard;
+    run.threads = threads;
+    run
 }

@@ -63,8 +63,8 @@ fn fuzzy_then_explain() {
     );
     let e: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
     assert_eq!(e["status"], "removed");
-    assert_eq!(e["kept_id"], first["glmkit"]["rejection"]["kept_id"]);
-    assert_eq!(e["cluster"], first["glmkit"]["rejection"]["cluster"]);
+    assert_eq!(e["kept_id"], first["glmkit"]["details"]["kept_id"]);
+    assert_eq!(e["cluster"], first["glmkit"]["details"]["cluster"]);
     let versus = &e["versus_kept"];
     assert!(versus["estimated_jaccard"].as_f64().unwrap() >= 0.5);
     assert!(versus["exact_jaccard"].as_f64().unwrap() >= 0.5, "{e}");
@@ -97,11 +97,11 @@ fn exact_and_lines_write_the_layout() {
             "{cmd}: {}",
             String::from_utf8_lossy(&run.stderr)
         );
-        for part in ["kept", "rejected", "quarantine"] {
-            assert!(
-                out.join(part).join("00000-of-00001.jsonl.zst").exists(),
-                "{cmd} {part}"
-            );
+        for part in [
+            "kept/neardup-slice-00000.jsonl.zst",
+            "rejected/neardup-slice-00000.jsonl.zst",
+        ] {
+            assert!(out.join(part).exists(), "{cmd} {part}");
         }
         assert_eq!(stats(&out)["read"], 133);
     }

@@ -4,6 +4,7 @@
 use glmkit::dedup::{
     exact, exact::ExactOptions, input::InputSet, output::read_records, ShardSpec, Stage,
 };
+use glmkit::pipeline::RunOptions;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -50,7 +51,7 @@ fn corpus(dir: &Path) -> (Vec<String>, BTreeMap<String, String>) {
 fn run(
     files: &[String],
     root: &Path,
-    tasks: u32,
+    tasks: usize,
     threads: usize,
 ) -> (BTreeMap<String, String>, Vec<String>) {
     let inputs = InputSet::expand(files, "text", "id").unwrap();
@@ -65,9 +66,16 @@ fn run(
         .unwrap();
     pool.install(|| {
         if tasks == 1 {
-            let stats = exact::run(&inputs, &opts, &work, &out, Stage::All, ShardSpec::WHOLE)
-                .unwrap()
-                .unwrap();
+            let stats = exact::run(
+                &inputs,
+                &opts,
+                &work,
+                &run_opts(&out, ShardSpec::default(), None),
+                Stage::All,
+            )
+            .unwrap()
+            .unwrap()
+            .total;
             assert_eq!(stats.read, stats.kept + stats.rejected + stats.quarantined);
         } else {
             for stage in [Stage::Signatures, Stage::Buckets, Stage::Filter] {
@@ -76,9 +84,8 @@ fn run(
                         &inputs,
                         &opts,
                         &work,
-                        &out,
+                        &run_opts(&out, ShardSpec::new(i, tasks).unwrap(), Some(threads)),
                         stage,
-                        ShardSpec::new(i, tasks).unwrap(),
                     )
                     .unwrap();
                 }
@@ -89,10 +96,10 @@ fn run(
         .unwrap()
         .iter()
         .map(|r| {
-            assert_eq!(r["glmkit"]["rejection"]["reason"], "dup_exact");
+            assert_eq!(r["glmkit"]["reason"], "dup_exact");
             (
                 r["id"].as_str().unwrap().to_string(),
-                r["glmkit"]["rejection"]["kept_id"]
+                r["glmkit"]["details"]["kept_id"]
                     .as_str()
                     .unwrap()
                     .to_string(),
@@ -145,11 +152,18 @@ fn normalization_none_sees_reflowed_copies_as_different() {
         &inputs,
         &opts,
         &dir.path().join("work"),
-        &out,
+        &run_opts(&out, ShardSpec::default(), None),
         Stage::All,
-        ShardSpec::WHOLE,
     )
     .unwrap()
-    .unwrap();
+    .unwrap()
+    .total;
     assert!(stats.rejected > 0 && (stats.rejected as usize) < planted.len());
+}
+
+fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> RunOptions {
+    let mut run = RunOptions::new(out);
+    run.shard = shard;
+    run.threads = threads;
+    run
 }

@@ -7,6 +7,7 @@ use glmkit::dedup::{
     output::read_records,
     ShardSpec, Stage,
 };
+use glmkit::pipeline::RunOptions;
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -33,7 +34,7 @@ fn corpus(dir: &Path) -> Vec<String> {
 fn run(
     dir: &Path,
     opts: &LinesOptions,
-    tasks: u32,
+    tasks: usize,
 ) -> (Vec<Map<String, Value>>, Vec<Map<String, Value>>) {
     let inputs = InputSet::expand(&corpus(dir), "text", "id").unwrap();
     let (work, out) = (
@@ -41,9 +42,16 @@ fn run(
         dir.join(format!("out{tasks}")),
     );
     if tasks == 1 {
-        let s = lines::run(&inputs, opts, &work, &out, Stage::All, ShardSpec::WHOLE)
-            .unwrap()
-            .unwrap();
+        let s = lines::run(
+            &inputs,
+            opts,
+            &work,
+            &run_opts(&out, ShardSpec::default(), None),
+            Stage::All,
+        )
+        .unwrap()
+        .unwrap()
+        .total;
         assert_eq!(s.read, s.kept + s.rejected + s.quarantined);
     } else {
         for stage in [Stage::Signatures, Stage::Buckets, Stage::Filter] {
@@ -52,9 +60,8 @@ fn run(
                     &inputs,
                     opts,
                     &work,
-                    &out,
+                    &run_opts(&out, ShardSpec::new(i, tasks).unwrap(), Some(2)),
                     stage,
-                    ShardSpec::new(i, tasks).unwrap(),
                 )
                 .unwrap();
             }
@@ -80,10 +87,7 @@ fn recurring_lines_go_everywhere() {
     assert!(by_id("d").get("glmkit").is_none());
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["id"], "c");
-    assert_eq!(
-        rejected[0]["glmkit"]["rejection"]["reason"],
-        "dup_lines_empty"
-    );
+    assert_eq!(rejected[0]["glmkit"]["reason"], "dup_lines_empty");
 
     // The same with 3 tasks.
     let (kept3, rejected3) = run(dir.path(), &LinesOptions::default(), 3);
@@ -134,13 +138,19 @@ fn min_count_and_paragraphs() {
         &inputs,
         &opts,
         &dir.path().join("para-work"),
-        &out,
+        &run_opts(&out, ShardSpec::default(), None),
         Stage::All,
-        ShardSpec::WHOLE,
     )
     .unwrap();
     let kept = read_records(&out, "kept").unwrap();
     assert_eq!(kept[0]["text"], "Intro P.\n\nEnd P.");
     assert_eq!(kept[1]["text"], "Intro Q.\n\nShared block\nthen different.");
     assert_eq!(kept[1]["glmkit"]["dedup_lines_removed"], 1);
+}
+
+fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> RunOptions {
+    let mut run = RunOptions::new(out);
+    run.shard = shard;
+    run.threads = threads;
+    run
 }

@@ -12,9 +12,12 @@ pub enum DedupError {
     /// An intermediate file that is truncated, corrupt, from another run or missing.
     #[error("{path}: {why}")]
     StageFile { path: PathBuf, why: String },
-    /// An input file that cannot be read at all (records that fail to parse go to quarantine).
-    #[error("{path}: {why}")]
-    Input { path: PathBuf, why: String },
+    /// An input that cannot be read at all (records that fail to parse go to quarantine).
+    #[error(transparent)]
+    Corpus(crate::corpus::CorpusError),
+    /// The filter stage's run over the corpus.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
     #[error("{0}")]
     Config(String),
 }

@@ -7,14 +7,16 @@
 //! 3. `filter`: write kept / rejected (`dup_exact`) / quarantined records.
 
 use super::error::{DedupError, Result};
-use super::input::{DocKey, InputSet, RawRecord};
+use super::input::{DocKey, InputSet};
 use super::normalize::Normalization;
-use super::output::{OutputWriter, Stats};
+use super::partition::owns_partition;
 use super::partition::{files_of_partition, partition_of, PartitionedWriter};
-use super::shard::ShardSpec;
 use super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
 use super::Stage;
+use super::{check_stage, filter_with, pool};
+use crate::corpus::Document;
 use crate::pipeline::Rejection;
+use crate::pipeline::{RunOptions, RunSummary, ShardSpec, Step, Verdict};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -53,37 +55,41 @@ fn config(opts: &ExactOptions, inputs: &InputSet) -> serde_json::Value {
     })
 }
 
-/// Runs `stage` (or all of them) as task `shard`. Returns the filter stage's stats, if it ran.
+/// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
+/// it ran.
 pub fn run(
     inputs: &InputSet,
     opts: &ExactOptions,
     work_dir: &Path,
-    out_dir: &Path,
+    run: &RunOptions,
     stage: Stage,
-    shard: ShardSpec,
-) -> Result<Option<Stats>> {
+) -> Result<Option<RunSummary>> {
     if opts.partitions == 0 {
         return Err(DedupError::Config("partitions must be at least 1".into()));
     }
-    if stage == Stage::All && shard.count > 1 {
-        return Err(DedupError::Config(
-            "with --shard, run one stage at a time (each stage needs every task of the previous one)".into(),
-        ));
-    }
-    let config = config(opts, inputs);
-    if matches!(stage, Stage::All | Stage::Signatures) {
-        hashes(inputs, opts, work_dir, shard, &config)?;
-    }
-    if matches!(stage, Stage::All | Stage::Buckets) {
-        groups(work_dir, shard, &config)?;
-    }
-    if matches!(stage, Stage::Cluster) {
+    if stage == Stage::Cluster {
         return Err(DedupError::Config(
             "exact dedup has no cluster stage: run hashes, groups, filter".into(),
         ));
     }
+    let shard = run.shard;
+    check_stage(stage, shard)?;
+    let config = config(opts, inputs);
+    pool(run)?.install(|| -> Result<()> {
+        if matches!(stage, Stage::All | Stage::Signatures) {
+            hashes(inputs, opts, work_dir, shard, &config)?;
+        }
+        if matches!(stage, Stage::All | Stage::Buckets) {
+            groups(work_dir, shard, &config)?;
+        }
+        Ok(())
+    })?;
     if matches!(stage, Stage::All | Stage::Filter) {
-        return filter(inputs, work_dir, out_dir, shard, &config).map(Some);
+        let step = ExactFilter {
+            removals: load_removals(work_dir, &config)?,
+            inputs: inputs.clone(),
+        };
+        return filter_with(inputs, Box::new(step), run).map(Some);
     }
     Ok(None)
 }
@@ -107,7 +113,7 @@ fn hashes(
         let hashed: Vec<Option<(u128, String)>> = batch
             .par_iter()
             .map_init(String::new, |scratch, r| {
-                let fields = inputs.fields(r).ok()?;
+                let fields = inputs.fields(r)?;
                 Some((
                     content_hash(&fields.text, opts.normalize, scratch),
                     fields.id.into_owned(),
@@ -130,8 +136,8 @@ fn hashes(
     counts.insert("documents".into(), documents.into());
     Manifest {
         stage: HASHES.into(),
-        part: shard.index,
-        parts: shard.count,
+        part: shard.index as u32,
+        parts: shard.count as u32,
         config: config.clone(),
         files: out.finish()?,
         counts,
@@ -175,7 +181,7 @@ fn groups(work_dir: &Path, shard: ShardSpec, config: &serde_json::Value) -> Resu
     let manifests = Manifest::load_complete(work_dir, HASHES, config)?;
     let partitions = config["partitions"].as_u64().unwrap_or(1) as u32;
     let mine: Vec<u32> = (0..partitions)
-        .filter(|p| shard.owns_partition(*p))
+        .filter(|p| owns_partition(shard, *p))
         .collect();
     mine.par_iter()
         .try_for_each(|&p| group_partition(work_dir, &manifests, p, partitions, config))
@@ -257,39 +263,28 @@ fn load_removals(
     Ok(removals)
 }
 
-fn filter(
-    inputs: &InputSet,
-    work_dir: &Path,
-    out_dir: &Path,
-    shard: ShardSpec,
-    config: &serde_json::Value,
-) -> Result<Stats> {
-    let removals = load_removals(work_dir, config)?;
-    let mut out = OutputWriter::create(out_dir, shard, "dedup_exact")?;
-    inputs.for_each_batch(shard, 16 << 20, |batch| {
-        write_batch(inputs, &batch, &removals, &mut out)
-    })?;
-    out.finish()
+/// The filter stage as a pipeline step: rejects every document that has an earlier copy.
+pub struct ExactFilter {
+    /// Removed document -> (kept document, kept id).
+    removals: HashMap<DocKey, (DocKey, String)>,
+    inputs: InputSet,
 }
 
-fn write_batch(
-    inputs: &InputSet,
-    batch: &[RawRecord],
-    removals: &HashMap<DocKey, (DocKey, String)>,
-    out: &mut OutputWriter,
-) -> Result<()> {
-    for record in batch {
-        match removals.get(&record.key) {
-            Some((_, kept_id)) => {
-                let rejection =
-                    Rejection::new("dedup_exact", "dup_exact").with("kept_id", kept_id.as_str());
-                out.reject(inputs, record, &rejection)?;
-            }
-            None => match inputs.fields(record) {
-                Ok(_) => out.keep(inputs, record)?,
-                Err(e) => out.quarantine(inputs, record, &e)?,
-            },
+impl Step for ExactFilter {
+    fn name(&self) -> &str {
+        "dedup_exact"
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        let removal = self
+            .inputs
+            .key_of(doc)
+            .and_then(|key| self.removals.get(&key));
+        match removal {
+            Some((_, kept_id)) => Verdict::Reject(
+                Rejection::new("dedup_exact", "dup_exact").with("kept_id", kept_id.as_str()),
+            ),
+            None => Verdict::Keep,
         }
     }
-    Ok(())
 }

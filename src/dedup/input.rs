@@ -1,52 +1,55 @@
-//! A small reader for the dedup commands: JSON Lines (`.jsonl`, `.json`, `.jsonl.zst`,
-//! `.jsonl.gz`) and plain `.txt` files (one document per file).
+//! The documents dedup reads, each named by a [`DocKey`]: its file's position in the sorted
+//! input list and its line (or row) number. "First in input order" is the smallest key, and the
+//! key of a document is the same in every stage and for any `--shard`, so a stage can find the
+//! decisions of an earlier one for the document the executor hands it.
 //!
-//! It hands out raw records with a stable key, `(file index << 40) | record index`, so that
-//! "first in input order" means the smallest key whatever the sharding. Kept records are
-//! written back byte for byte. This file is the one place to swap for the corpus readers.
+//! Reading goes through the corpus readers (every format; bad records are quarantined by them
+//! and skipped here, as the filter stage's executor quarantines them again in the output).
+//! JSON lines are parsed here for their id and text only, borrowing the text, which is all the
+//! hashing stages need.
 
 use super::error::{DedupError, Result};
-use super::shard::ShardSpec;
+use crate::corpus::{
+    expand_inputs, generated_id, CorpusReader, Document, InputFile, Raw, ReadOptions, Record,
+    Source,
+};
+use crate::pipeline::ShardSpec;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Records per block when fewer files than shards force sharding inside files.
+/// Lines per block when fewer files than tasks force a stage to share files out by blocks.
 const SHARD_BLOCK: u64 = 64;
 
 /// A document's position in the input: orders documents, and names them in stage files.
 pub type DocKey = u64;
 
-pub fn doc_key(file: usize, record: u64) -> DocKey {
-    ((file as u64) << 40) | record
+pub fn doc_key(file: usize, line: u64) -> DocKey {
+    ((file as u64) << 40) | line
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    JsonLines,
-    Text,
-}
-
-/// The expanded, ordered list of input files and how to read their records.
+/// The expanded, sorted list of input files and how to read their records.
 #[derive(Debug, Clone)]
 pub struct InputSet {
-    files: Vec<PathBuf>,
-    pub text_field: String,
-    pub id_field: String,
+    files: Vec<InputFile>,
+    pub read: ReadOptions,
+    index_of: HashMap<String, usize>,
 }
 
-/// One record as read: its key, where it came from, its bytes.
-#[derive(Debug, Clone)]
+/// One record as read, before parsing: its key and its bytes (a JSON line) or its document
+/// (formats the reader decodes itself).
 pub struct RawRecord {
     pub key: DocKey,
     pub file: usize,
-    /// 1-based line number (1 for a `.txt` file).
     pub line: u64,
-    pub bytes: Vec<u8>,
-    json: bool,
+    body: Body,
+}
+
+enum Body {
+    Line(Vec<u8>),
+    Doc(Document),
 }
 
 /// The two fields dedup needs, borrowed from the record where possible.
@@ -56,48 +59,30 @@ pub struct Fields<'a> {
 }
 
 impl InputSet {
-    /// Expands files, directories (recursively, sorted) and glob patterns, in the order given.
-    pub fn expand(inputs: &[String], text_field: &str, id_field: &str) -> Result<Self> {
-        let mut files = Vec::new();
-        for input in inputs {
-            let path = Path::new(input);
-            if path.is_dir() {
-                let mut found = Vec::new();
-                walk(path, &mut found)?;
-                found.sort();
-                files.extend(found);
-            } else if path.exists() {
-                files.push(path.to_path_buf());
-            } else {
-                let pattern = glob::glob(input).map_err(|e| DedupError::Input {
-                    path: path.into(),
-                    why: format!("bad glob: {e}"),
-                })?;
-                let mut found: Vec<PathBuf> = pattern
-                    .filter_map(|p| p.ok())
-                    .filter(|p| p.is_file())
-                    .collect();
-                if found.is_empty() {
-                    return Err(DedupError::Input {
-                        path: path.into(),
-                        why: "no such file".into(),
-                    });
-                }
-                found.sort();
-                files.extend(found);
-            }
-        }
-        for file in &files {
-            format_of(file)?;
-        }
-        Ok(InputSet {
-            files,
+    /// Expands files, directories and globs as every glmkit command does.
+    pub fn expand<S: AsRef<str>>(inputs: &[S], text_field: &str, id_field: &str) -> Result<Self> {
+        let files = expand_inputs(inputs)?;
+        let read = ReadOptions {
             text_field: text_field.into(),
             id_field: id_field.into(),
-        })
+        };
+        Ok(Self::new(files, read))
     }
 
-    pub fn files(&self) -> &[PathBuf] {
+    pub fn new(files: Vec<InputFile>, read: ReadOptions) -> Self {
+        let index_of = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.to_string_lossy().into_owned(), i))
+            .collect();
+        InputSet {
+            files,
+            read,
+            index_of,
+        }
+    }
+
+    pub fn files(&self) -> &[InputFile] {
         &self.files
     }
 
@@ -107,92 +92,68 @@ impl InputSet {
             .files
             .iter()
             .map(|f| {
-                let bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-                serde_json::json!({"path": f.display().to_string(), "bytes": bytes})
+                let bytes = f.path.metadata().map(|m| m.len()).unwrap_or(0);
+                serde_json::json!({"path": f.path.display().to_string(), "bytes": bytes})
             })
             .collect();
-        serde_json::json!({"files": files, "text_field": self.text_field, "id_field": self.id_field})
+        serde_json::json!({"files": files, "text_field": self.read.text_field, "id_field": self.read.id_field})
     }
 
-    /// Whether `shard` owns record `record` of file `file`: whole files when there are at least
-    /// as many files as shards, otherwise blocks of records dealt round-robin.
-    fn owns(&self, shard: ShardSpec, file: usize, record: u64) -> bool {
+    /// The key of a document handed out by the corpus readers (e.g. by the executor).
+    pub fn key_of(&self, doc: &Document) -> Option<DocKey> {
+        self.index_of
+            .get(&*doc.source.file)
+            .map(|&f| doc_key(f, doc.source.line))
+    }
+
+    /// Whether `shard` owns line `line` of file `file` in the hashing stages: whole files when
+    /// there are at least as many files as tasks, otherwise blocks of lines dealt round-robin.
+    fn owns(&self, shard: ShardSpec, file: usize, line: u64) -> bool {
         let n = shard.count as u64;
         if self.files.len() as u64 >= n {
             file as u64 % n == shard.index as u64
         } else {
-            (file as u64 + record / SHARD_BLOCK) % n == shard.index as u64
+            (file as u64 + line.saturating_sub(1) / SHARD_BLOCK) % n == shard.index as u64
         }
     }
 
     /// Reads the records `shard` owns, in key order, in batches of about `batch_bytes`.
+    /// Records the readers quarantine are skipped (the filter stage reports them).
     pub fn for_each_batch(
         &self,
         shard: ShardSpec,
         batch_bytes: usize,
         mut f: impl FnMut(Vec<RawRecord>) -> Result<()>,
     ) -> Result<()> {
-        let whole_files = self.files.len() as u64 >= shard.count as u64;
+        let whole_files = self.files.len() >= shard.count;
         let mut batch = Vec::new();
         let mut batch_len = 0usize;
-        for (index, path) in self.files.iter().enumerate() {
-            if whole_files && !self.owns(shard, index, 0) {
+        for (index, input) in self.files.iter().enumerate() {
+            if whole_files && !self.owns(shard, index, 1) {
                 continue;
             }
-            let io = |e| DedupError::io(path, e);
-            if format_of(path)? == Format::Text {
-                let mut bytes = Vec::new();
-                File::open(path)
-                    .and_then(|mut f| f.read_to_end(&mut bytes))
-                    .map_err(io)?;
-                if self.owns(shard, index, 0) {
-                    batch_len += bytes.len();
-                    batch.push(RawRecord {
-                        key: doc_key(index, 0),
-                        file: index,
-                        line: 1,
-                        bytes,
-                        json: false,
-                    });
+            for raw in CorpusReader::open(input, &self.read)? {
+                let (line, size, body) = match raw {
+                    Raw::Line { line, bytes } => (line, bytes.len(), Body::Line(bytes)),
+                    Raw::Ready(Record::Doc(doc)) => {
+                        (doc.source.line, doc.text.len(), Body::Doc(doc))
+                    }
+                    Raw::Ready(_) => continue,
+                };
+                if !self.owns(shard, index, line) {
+                    continue;
                 }
-            } else {
-                let mut reader = open_lines(path)?;
-                let mut record = 0u64;
-                let mut line_no = 0u64;
-                loop {
-                    let mut bytes = Vec::new();
-                    if reader.read_until(b'\n', &mut bytes).map_err(io)? == 0 {
-                        break;
-                    }
-                    line_no += 1;
-                    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                        bytes.pop();
-                    }
-                    if bytes.iter().all(u8::is_ascii_whitespace) {
-                        continue; // a blank line is no record
-                    }
-                    let key = doc_key(index, record);
-                    let owned = self.owns(shard, index, record);
-                    record += 1;
-                    if owned {
-                        batch_len += bytes.len();
-                        batch.push(RawRecord {
-                            key,
-                            file: index,
-                            line: line_no,
-                            bytes,
-                            json: true,
-                        });
-                    }
-                    if batch_len >= batch_bytes || batch.len() >= 65536 {
-                        batch_len = 0;
-                        f(std::mem::take(&mut batch))?;
-                    }
+                batch_len += size;
+                batch.push(RawRecord {
+                    key: doc_key(index, line),
+                    file: index,
+                    line,
+                    body,
+                });
+                if batch_len >= batch_bytes || batch.len() >= 65536 {
+                    batch_len = 0;
+                    f(std::mem::take(&mut batch))?;
                 }
-            }
-            if batch_len >= batch_bytes {
-                batch_len = 0;
-                f(std::mem::take(&mut batch))?;
             }
         }
         if !batch.is_empty() {
@@ -201,117 +162,43 @@ impl InputSet {
         Ok(())
     }
 
-    /// Where a record came from, for quarantine and explanations.
-    pub fn location(&self, record: &RawRecord) -> String {
-        format!("{}:{}", self.files[record.file].display(), record.line)
-    }
-
-    /// The id and text of a record, or why they cannot be read.
-    pub fn fields<'a>(&self, record: &'a RawRecord) -> Result<Fields<'a>, String> {
-        if !record.json {
-            let text = std::str::from_utf8(&record.bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-            let id = self.files[record.file]
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy();
-            return Ok(Fields {
-                id: Cow::Owned(id.into_owned()),
-                text: Cow::Borrowed(text),
-            });
-        }
-        let seed = FieldSeed {
-            text_field: &self.text_field,
-            id_field: &self.id_field,
+    /// The id and text of a record, or None when the corpus readers would quarantine it.
+    pub fn fields<'a>(&self, record: &'a RawRecord) -> Option<Fields<'a>> {
+        let bytes = match &record.body {
+            Body::Doc(doc) => {
+                return Some(Fields {
+                    id: Cow::Borrowed(&doc.id),
+                    text: Cow::Borrowed(&doc.text),
+                })
+            }
+            Body::Line(bytes) => bytes,
         };
-        let mut de = serde_json::Deserializer::from_slice(&record.bytes);
-        let (id, text) = seed.deserialize(&mut de).map_err(|e| e.to_string())?;
-        de.end().map_err(|e| e.to_string())?;
-        let text = text.ok_or_else(|| format!("no string field `{}`", self.text_field))?;
-        let id = id.unwrap_or_else(|| {
-            let name = self.files[record.file]
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy();
-            Cow::Owned(format!("{name}:{}", record.line))
-        });
-        Ok(Fields { id, text })
-    }
-
-    /// The whole record as a JSON object (for records that are written back changed).
-    pub fn object(
-        &self,
-        record: &RawRecord,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        if record.json {
-            return serde_json::from_slice(&record.bytes).map_err(|e| e.to_string());
-        }
-        let fields = self.fields(record)?;
-        let mut map = serde_json::Map::new();
-        map.insert(self.id_field.clone(), fields.id.into_owned().into());
-        map.insert(self.text_field.clone(), fields.text.into_owned().into());
-        Ok(map)
-    }
-
-    /// The record as one JSON line, unchanged when it was JSON.
-    pub fn json_line(&self, record: &RawRecord) -> Result<Vec<u8>, String> {
-        if record.json {
-            Ok(record.bytes.clone())
-        } else {
-            Ok(serde_json::to_vec(&self.object(record)?).expect("serializes"))
-        }
+        let seed = FieldSeed {
+            text_field: &self.read.text_field,
+            id_field: &self.read.id_field,
+        };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let (id, text) = seed.deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        let text = text.filter(|t| !t.is_empty())?;
+        let id = match id {
+            Some(id) => id?,
+            None => {
+                let source = Source {
+                    file: Arc::from(self.files[record.file].path.to_string_lossy().as_ref()),
+                    line: record.line,
+                };
+                Cow::Owned(generated_id(&source))
+            }
+        };
+        Some(Fields { id, text })
     }
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).map_err(|e| DedupError::io(dir, e))? {
-        let path = entry.map_err(|e| DedupError::io(dir, e))?.path();
-        if path.is_dir() {
-            walk(&path, found)?;
-        } else if format_of(&path).is_ok() {
-            found.push(path);
-        }
+impl From<crate::corpus::CorpusError> for DedupError {
+    fn from(e: crate::corpus::CorpusError) -> Self {
+        DedupError::Corpus(e)
     }
-    Ok(())
-}
-
-fn format_of(path: &Path) -> Result<Format> {
-    let name = path.to_string_lossy();
-    for ext in [
-        ".jsonl",
-        ".json",
-        ".jsonl.zst",
-        ".jsonl.gz",
-        ".json.zst",
-        ".json.gz",
-    ] {
-        if name.ends_with(ext) {
-            return Ok(Format::JsonLines);
-        }
-    }
-    if name.ends_with(".txt") {
-        return Ok(Format::Text);
-    }
-    Err(DedupError::Input {
-        path: path.into(),
-        why: "unknown format (expected .jsonl, .jsonl.zst, .jsonl.gz or .txt)".into(),
-    })
-}
-
-fn open_lines(path: &Path) -> Result<Box<dyn BufRead>> {
-    let file = File::open(path).map_err(|e| DedupError::io(path, e))?;
-    let name = path.to_string_lossy();
-    Ok(if name.ends_with(".zst") {
-        let decoder =
-            zstd::stream::read::Decoder::new(file).map_err(|e| DedupError::io(path, e))?;
-        Box::new(BufReader::with_capacity(1 << 20, decoder))
-    } else if name.ends_with(".gz") {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(file),
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 20, file))
-    })
 }
 
 /// Reads only the id and text fields of a JSON object, borrowing when there are no escapes.
@@ -320,7 +207,8 @@ struct FieldSeed<'f> {
     id_field: &'f str,
 }
 
-type IdText<'a> = (Option<Cow<'a, str>>, Option<Cow<'a, str>>);
+/// (id: None = absent or null, Some(None) = not a string or number; text).
+type IdText<'a> = (Option<Option<Cow<'a, str>>>, Option<Cow<'a, str>>);
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = IdText<'de>;
@@ -373,16 +261,17 @@ impl<'de> serde::Deserialize<'de> for CowStr<'de> {
     }
 }
 
-/// An id may be a string or a number; null counts as absent.
-struct IdValue<'de>(Option<Cow<'de, str>>);
+/// An id as the corpus readers take it: a string or a number; null counts as absent.
+struct IdValue<'de>(Option<Option<Cow<'de, str>>>);
 
 impl<'de> serde::Deserialize<'de> for IdValue<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(d)?;
         Ok(IdValue(match value {
             serde_json::Value::Null => None,
-            serde_json::Value::String(s) => Some(Cow::Owned(s)),
-            other => Some(Cow::Owned(other.to_string())),
+            serde_json::Value::String(s) => Some(Some(Cow::Owned(s))),
+            serde_json::Value::Number(n) => Some(Some(Cow::Owned(n.to_string()))),
+            _ => Some(None),
         }))
     }
 }
@@ -392,16 +281,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_fields_and_shards() {
+    fn reads_fields_and_shards_like_the_corpus_readers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
         let mut lines = String::new();
-        for i in 0..10000 {
+        for i in 0..1000 {
             lines.push_str(&format!(
                 "{{\"id\": {i}, \"x\": [1], \"text\": \"t\\n{i}\"}}\n"
             ));
         }
-        lines.push_str("\n{bad\n");
+        lines.push_str(
+            "\n{bad\n{\"text\": \"\"}\n{\"id\": true, \"text\": \"x\"}\n{\"text\": \"no id\"}\n",
+        );
         std::fs::write(&path, lines).unwrap();
         let set = InputSet::expand(&[path.display().to_string()], "text", "id").unwrap();
         let mut all = Vec::new();
@@ -413,10 +304,14 @@ mod tests {
             .unwrap();
         }
         all.sort_by_key(|r| r.key);
-        assert_eq!(all.len(), 10001);
+        // The blank line is quarantined by the reader; the others are ours to refuse.
+        assert_eq!(all.len(), 1004);
         let f = set.fields(&all[7]).unwrap();
         assert_eq!((f.id.as_ref(), f.text.as_ref()), ("7", "t\n7"));
-        assert!(set.fields(&all[10000]).is_err());
-        assert_eq!(all[10000].line, 10002);
+        assert!(set.fields(&all[1000]).is_none(), "malformed");
+        assert!(set.fields(&all[1001]).is_none(), "empty text");
+        assert!(set.fields(&all[1002]).is_none(), "bad id");
+        assert_eq!(set.fields(&all[1003]).unwrap().id, "a.jsonl:1005");
+        assert_eq!(all[1003].line, 1005);
     }
 }

@@ -10,12 +10,14 @@
 use super::error::{DedupError, Result};
 use super::input::InputSet;
 use super::normalize::Normalization;
-use super::output::{annotate, OutputWriter, Stats};
+use super::partition::owns_partition;
 use super::partition::{files_of_partition, partition_of, PartitionedWriter};
-use super::shard::ShardSpec;
 use super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
 use super::Stage;
+use super::{check_stage, filter_with, pool};
+use crate::corpus::Document;
 use crate::pipeline::Rejection;
+use crate::pipeline::{RunOptions, RunSummary, ShardSpec, Step, Verdict};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -109,22 +111,18 @@ fn config(opts: &LinesOptions, inputs: &InputSet) -> serde_json::Value {
     serde_json::json!({"algorithm": "lines", "options": opts, "inputs": inputs.fingerprint()})
 }
 
+/// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
+/// it ran.
 pub fn run(
     inputs: &InputSet,
     opts: &LinesOptions,
     work_dir: &Path,
-    out_dir: &Path,
+    run: &RunOptions,
     stage: Stage,
-    shard: ShardSpec,
-) -> Result<Option<Stats>> {
+) -> Result<Option<RunSummary>> {
     if opts.partitions == 0 || opts.min_count == 0 {
         return Err(DedupError::Config(
             "partitions and min-count must be at least 1".into(),
-        ));
-    }
-    if stage == Stage::All && shard.count > 1 {
-        return Err(DedupError::Config(
-            "with --shard, run one stage at a time (each stage needs every task of the previous one)".into(),
         ));
     }
     if stage == Stage::Cluster {
@@ -132,20 +130,26 @@ pub fn run(
             "line dedup has no cluster stage: run counts, buckets, filter".into(),
         ));
     }
+    let shard = run.shard;
+    check_stage(stage, shard)?;
     let config = config(opts, inputs);
-    if matches!(stage, Stage::All | Stage::Signatures) {
-        count(inputs, opts, work_dir, shard, &config)?;
-    }
-    if matches!(stage, Stage::All | Stage::Buckets) {
-        let manifests = Manifest::load_complete(work_dir, COUNTS, &config)?;
-        let mine: Vec<u32> = (0..opts.partitions)
-            .filter(|p| shard.owns_partition(*p))
-            .collect();
-        mine.par_iter()
-            .try_for_each(|&p| frequent(opts, work_dir, &manifests, p, &config))?;
-    }
+    pool(run)?.install(|| -> Result<()> {
+        if matches!(stage, Stage::All | Stage::Signatures) {
+            count(inputs, opts, work_dir, shard, &config)?;
+        }
+        if matches!(stage, Stage::All | Stage::Buckets) {
+            let manifests = Manifest::load_complete(work_dir, COUNTS, &config)?;
+            let mine: Vec<u32> = (0..opts.partitions)
+                .filter(|p| owns_partition(shard, *p))
+                .collect();
+            mine.par_iter()
+                .try_for_each(|&p| frequent(opts, work_dir, &manifests, p, &config))?;
+        }
+        Ok(())
+    })?;
     if matches!(stage, Stage::All | Stage::Filter) {
-        return filter(inputs, opts, work_dir, out_dir, shard, &config).map(Some);
+        let step = LinesFilter::load(opts, work_dir, &config)?;
+        return filter_with(inputs, Box::new(step), run).map(Some);
     }
     Ok(None)
 }
@@ -162,11 +166,11 @@ fn count(
         let hashes: Vec<Vec<u64>> = batch
             .par_iter()
             .map_init(String::new, |scratch, raw| match inputs.fields(raw) {
-                Ok(f) => units(&f.text, opts.unit)
+                Some(f) => units(&f.text, opts.unit)
                     .iter()
                     .filter_map(|u| unit_hash(u, opts.normalize, scratch))
                     .collect(),
-                Err(_) => Vec::new(),
+                None => Vec::new(),
             })
             .collect();
         for h in hashes.into_iter().flatten() {
@@ -186,8 +190,8 @@ fn count(
     }
     Manifest {
         stage: COUNTS.into(),
-        part: shard.index,
-        parts: shard.count,
+        part: shard.index as u32,
+        parts: shard.count as u32,
         config: config.clone(),
         files: out.finish()?,
         counts: Default::default(),
@@ -267,62 +271,47 @@ pub fn remove_frequent(
     }
 }
 
-fn filter(
-    inputs: &InputSet,
-    opts: &LinesOptions,
-    work_dir: &Path,
-    out_dir: &Path,
-    shard: ShardSpec,
-    config: &serde_json::Value,
-) -> Result<Stats> {
-    let mut frequent = HashSet::new();
-    for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
-        for entry in &m.files {
-            let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
-            frequent.extend(file.fixed_records(8)?.map(|r| u64_at(r, 0)));
-        }
-    }
-    let mut out = OutputWriter::create(out_dir, shard, "dedup_lines")?;
-    let text_field = inputs.text_field.clone();
-    let (mut modified, mut units_removed) = (0u64, 0u64);
-    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
-        let outcomes: Vec<Result<LinesOutcome, String>> = batch
-            .par_iter()
-            .map_init(String::new, |scratch, raw| {
-                inputs
-                    .fields(raw)
-                    .map(|f| remove_frequent(&f.text, opts, &frequent, scratch))
-            })
-            .collect();
-        for (record, outcome) in batch.iter().zip(outcomes) {
-            match outcome {
-                Err(e) => out.quarantine(inputs, record, &e)?,
-                Ok(LinesOutcome::Unchanged) => out.keep(inputs, record)?,
-                Ok(LinesOutcome::Empty { removed }) => {
-                    units_removed += removed;
-                    let rejection =
-                        Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed);
-                    out.reject(inputs, record, &rejection)?;
-                }
-                Ok(LinesOutcome::Changed { text, removed }) => match inputs.object(record) {
-                    Ok(mut object) => {
-                        modified += 1;
-                        units_removed += removed;
-                        object.insert(text_field.clone(), text.into());
-                        annotate(&mut object, "dedup_lines_removed", removed.into());
-                        out.keep_changed(&object)?;
-                    }
-                    Err(e) => out.quarantine(inputs, record, &e)?,
-                },
+/// The filter stage as a pipeline step: removes the frequent units from each document.
+pub struct LinesFilter {
+    opts: LinesOptions,
+    frequent: HashSet<u64>,
+}
+
+impl LinesFilter {
+    /// Loads the frequent units found by a finished `buckets` stage.
+    pub fn load(opts: &LinesOptions, work_dir: &Path, config: &serde_json::Value) -> Result<Self> {
+        let mut frequent = HashSet::new();
+        for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
+            for entry in &m.files {
+                let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
+                frequent.extend(file.fixed_records(8)?.map(|r| u64_at(r, 0)));
             }
         }
-        Ok(())
-    })?;
-    out.stats.extra.insert("modified".into(), modified);
-    out.stats
-        .extra
-        .insert("units_removed".into(), units_removed);
-    out.finish()
+        Ok(LinesFilter {
+            opts: opts.clone(),
+            frequent,
+        })
+    }
+}
+
+impl Step for LinesFilter {
+    fn name(&self) -> &str {
+        "dedup_lines"
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        match remove_frequent(&doc.text, &self.opts, &self.frequent, &mut String::new()) {
+            LinesOutcome::Unchanged => Verdict::Keep,
+            LinesOutcome::Empty { removed } => Verdict::Reject(
+                Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed),
+            ),
+            LinesOutcome::Changed { text, removed } => {
+                doc.text = text;
+                doc.annotate("dedup_lines_removed", removed);
+                Verdict::Keep
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,15 +17,47 @@ pub mod minhash;
 mod normalize;
 pub mod output;
 mod partition;
-mod shard;
 pub mod stagefile;
 pub mod tokens;
 mod unionfind;
 
+pub use crate::pipeline::ShardSpec;
 pub use error::DedupError;
 pub use normalize::Normalization;
-pub use shard::ShardSpec;
 pub use unionfind::UnionFind;
+
+use crate::pipeline::{RunOptions, RunSummary, Step};
+use error::Result;
+
+/// The worker pool of the hashing and grouping stages (`--threads`).
+pub(crate) fn pool(run: &RunOptions) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(run.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| DedupError::Config(format!("cannot start worker threads: {e}")))
+}
+
+/// Refuses `--stage all` with more than one task: each stage needs all tasks of the one before.
+pub(crate) fn check_stage(stage: Stage, shard: ShardSpec) -> Result<()> {
+    if stage == Stage::All && shard.count > 1 {
+        return Err(DedupError::Config(
+            "with --shard, run one stage at a time (each stage needs every task of the previous one)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The filter stage: runs `step` over the inputs with the executor, which writes the standard
+/// output layout (kept, rejected, quarantine, stats) for the files of `run.shard`.
+pub(crate) fn filter_with(
+    inputs: &input::InputSet,
+    step: Box<dyn Step>,
+    run: &RunOptions,
+) -> Result<RunSummary> {
+    let mut run = run.clone();
+    run.read = inputs.read.clone();
+    Ok(crate::pipeline::run(inputs.files(), &[step], &run)?)
+}
 
 /// Which stage a task runs. `All` runs every stage in order, as one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

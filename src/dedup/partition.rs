@@ -2,8 +2,8 @@
 //! on as many tasks as there are partitions.
 
 use super::error::Result;
-use super::shard::ShardSpec;
 use super::stagefile::{FileEntry, Manifest, StageWriter};
+use crate::pipeline::ShardSpec;
 use std::path::Path;
 
 /// One stage file per partition for one task: `<stage>/p<partition>-<shard>.bin`.
@@ -20,7 +20,9 @@ impl PartitionedWriter {
         kind: &[u8; 8],
     ) -> Result<Self> {
         let writers = (0..partitions)
-            .map(|p| StageWriter::create(work_dir, &partition_file(stage, p, &shard.tag()), kind))
+            .map(|p| {
+                StageWriter::create(work_dir, &partition_file(stage, p, &shard_tag(shard)), kind)
+            })
             .collect::<Result<_>>()?;
         Ok(PartitionedWriter { writers })
     }
@@ -60,4 +62,14 @@ pub fn files_of_partition(manifests: &[Manifest], stage: &str, partition: u32) -
 pub fn partition_of(hash: u64, partitions: u32) -> u32 {
     // High bits: the low bits also pick buckets inside a partition's sort order.
     ((hash >> 32) % partitions as u64) as u32
+}
+
+/// Whether task `shard` handles hash partition `partition` (dealt round-robin).
+pub fn owns_partition(shard: ShardSpec, partition: u32) -> bool {
+    shard.owns(partition as usize)
+}
+
+/// File-name tag of a task, e.g. `00003-of-00004`.
+pub fn shard_tag(shard: ShardSpec) -> String {
+    format!("{:05}-of-{:05}", shard.index, shard.count)
 }

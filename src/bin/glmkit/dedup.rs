@@ -1,6 +1,7 @@
 //! `glmkit dedup exact|fuzzy|lines|explain`.
 
-use anyhow::{Context, Result};
+use crate::common::{InputArgs, OutputArgs};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use glmkit::dedup::{
     exact::{self, ExactOptions},
@@ -8,10 +9,10 @@ use glmkit::dedup::{
     input::InputSet,
     lines::{self, LinesOptions, Unit},
     minhash::MinHashParams,
-    output::Stats,
-    Normalization, ShardSpec, Stage,
+    Normalization, Stage,
 };
-use std::path::{Path, PathBuf};
+use glmkit::pipeline::{RunOptions, RunSummary};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct DedupArgs {
@@ -83,31 +84,20 @@ enum DedupCommand {
 
 #[derive(Args)]
 struct Common {
-    /// Input files, directories or globs (.jsonl, .jsonl.zst, .jsonl.gz, .txt).
-    #[arg(required = true)]
-    inputs: Vec<String>,
-    /// Output directory: kept/, rejected/, quarantine/, stats.json.
-    #[arg(long, short)]
-    output: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// Where stages exchange their files (default: OUTPUT/.dedup-work). Shared by all tasks.
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
-    /// Stage to run: all, signatures (alias hashes, counts), buckets (alias groups), cluster, filter.
+    /// Stage to run: all, signatures (alias hashes, counts), buckets (alias groups), cluster,
+    /// filter. With --shard, run each stage on every task before the next.
     #[arg(long, default_value = "all")]
     stage: Stage,
-    /// Run task i of n of the stage (defaults from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT).
-    #[arg(long)]
-    shard: Option<ShardSpec>,
-    /// Hash partitions of the intermediate files.
+    /// Hash partitions of the intermediate files (the unit of work of the middle stages).
     #[arg(long, default_value_t = 16)]
     partitions: u32,
-    #[arg(long, default_value = "text")]
-    text_field: String,
-    #[arg(long, default_value = "id")]
-    id_field: String,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
 }
 
 fn parse_keep(s: &str) -> Result<Keep, String> {
@@ -138,65 +128,33 @@ fn parse_unit(s: &str) -> Result<Unit, String> {
 struct Prepared {
     inputs: InputSet,
     work_dir: PathBuf,
-    shard: ShardSpec,
+    run: RunOptions,
 }
 
 impl Common {
     fn prepare(&self) -> Result<Prepared> {
-        if let Some(threads) = self.threads {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build_global()
-                .ok();
-        }
-        let inputs = InputSet::expand(&self.inputs, &self.text_field, &self.id_field)?;
-        let shard = match self.shard {
-            Some(shard) => shard,
-            None => slurm_shard()?.unwrap_or(ShardSpec::WHOLE),
-        };
+        let inputs = InputSet::new(self.input.files()?, self.input.read_options());
+        let run = self.output.run_options(&self.input)?;
         let work_dir = self
             .work_dir
             .clone()
-            .unwrap_or_else(|| self.output.join(".dedup-work"));
+            .unwrap_or_else(|| self.output.output.join(".dedup-work"));
         Ok(Prepared {
             inputs,
             work_dir,
-            shard,
+            run,
         })
     }
-}
 
-fn slurm_shard() -> Result<Option<ShardSpec>> {
-    let (Ok(i), Ok(n)) = (
-        std::env::var("SLURM_ARRAY_TASK_ID"),
-        std::env::var("SLURM_ARRAY_TASK_COUNT"),
-    ) else {
-        return Ok(None);
-    };
-    let spec: ShardSpec = format!("{i}/{n}")
-        .parse()
-        .context("SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT")?;
-    Ok(Some(spec))
-}
-
-fn report(stats: Option<Stats>, output: &Path) {
-    if let Some(s) = stats {
-        let reasons: Vec<String> = s
-            .by_reason
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        eprintln!(
-            "{} {}: read {}, kept {}, rejected {} ({}), quarantined {} -> {}",
-            s.step,
-            s.shard,
-            s.read,
-            s.kept,
-            s.rejected,
-            reasons.join(", "),
-            s.quarantined,
-            output.display()
-        );
+    /// Reports the filter stage (when it ran) or the stage that ran.
+    fn finish(&self, summary: Option<RunSummary>) -> Result<()> {
+        match summary {
+            Some(summary) => self.output.finish(&summary),
+            None => {
+                eprintln!("stage {:?} done", self.stage);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -209,15 +167,8 @@ pub fn run(args: DedupArgs) -> Result<()> {
                 partitions: common.partitions,
                 ..ExactOptions::default()
             };
-            let stats = exact::run(
-                &p.inputs,
-                &opts,
-                &p.work_dir,
-                &common.output,
-                common.stage,
-                p.shard,
-            )?;
-            report(stats, &common.output);
+            let summary = exact::run(&p.inputs, &opts, &p.work_dir, &p.run, common.stage)?;
+            common.finish(summary)?;
         }
         DedupCommand::Fuzzy {
             common,
@@ -244,15 +195,8 @@ pub fn run(args: DedupArgs) -> Result<()> {
                 partitions: common.partitions,
                 ..FuzzyOptions::default()
             };
-            let stats = fuzzy::run(
-                &p.inputs,
-                &opts,
-                &p.work_dir,
-                &common.output,
-                common.stage,
-                p.shard,
-            )?;
-            report(stats, &common.output);
+            let summary = fuzzy::run(&p.inputs, &opts, &p.work_dir, &p.run, common.stage)?;
+            common.finish(summary)?;
         }
         DedupCommand::Lines {
             common,
@@ -268,15 +212,8 @@ pub fn run(args: DedupArgs) -> Result<()> {
                 partitions: common.partitions,
                 ..LinesOptions::default()
             };
-            let stats = lines::run(
-                &p.inputs,
-                &opts,
-                &p.work_dir,
-                &common.output,
-                common.stage,
-                p.shard,
-            )?;
-            report(stats, &common.output);
+            let summary = lines::run(&p.inputs, &opts, &p.work_dir, &p.run, common.stage)?;
+            common.finish(summary)?;
         }
         DedupCommand::Explain { id, work_dir, json } => {
             let e = fuzzy::explain(&id, &work_dir)?;

@@ -6,12 +6,13 @@
 
 use super::super::error::Result;
 use super::super::partition::files_of_partition;
-use super::super::shard::ShardSpec;
+use super::super::partition::owns_partition;
 use super::super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
 use super::super::tokens::jaccard;
 use super::signatures::{BUCKET_KIND, BUCKET_RECORD};
 use super::store::{estimated_jaccard_bytes, SignatureStore};
 use super::{FuzzyOptions, Verify, BUCKETS, SIGNATURES};
+use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -29,7 +30,7 @@ pub(super) fn run(
 ) -> Result<()> {
     let store = SignatureStore::open(work_dir, config, opts.minhash.lanes())?;
     let mine: Vec<u32> = (0..opts.partitions)
-        .filter(|p| shard.owns_partition(*p))
+        .filter(|p| owns_partition(shard, *p))
         .collect();
     mine.par_iter()
         .try_for_each(|&p| partition(opts, work_dir, &store, p, config))

@@ -7,12 +7,13 @@
 
 use super::super::error::Result;
 use super::super::input::DocKey;
-use super::super::shard::ShardSpec;
+use super::super::partition::owns_partition;
 use super::super::stagefile::{u64_at, FileEntry, Manifest, StageFile, StageWriter};
 use super::super::unionfind::UnionFind;
 use super::buckets::{parse_edge, EDGE_KIND, EDGE_RECORD};
 use super::store::SignatureStore;
 use super::{FuzzyOptions, Keep, BUCKETS, CLUSTERS};
+use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,7 +30,7 @@ pub(super) fn run(
     let manifests = Manifest::load_complete(work_dir, BUCKETS, config)?;
     let mine: Vec<&Manifest> = manifests
         .iter()
-        .filter(|m| shard.owns_partition(m.part))
+        .filter(|m| owns_partition(shard, m.part))
         .collect();
     mine.par_iter().try_for_each(|m| {
         let mut uf = UnionFind::new();

@@ -2,13 +2,13 @@
 
 use super::super::error::{DedupError, Result};
 use super::super::input::{DocKey, InputSet};
-use super::super::shard::ShardSpec;
 use super::super::stagefile::{Manifest, StageFile};
 use super::super::tokens::{jaccard, shingle_set};
 use super::buckets::{parse_edge, EDGE_KIND, EDGE_RECORD};
 use super::cluster::{cluster_id, Clusters};
 use super::store::{estimated_jaccard_bytes, SignatureStore};
 use super::{FuzzyOptions, BUCKETS, SIGNATURES};
+use crate::pipeline::ShardSpec;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -171,9 +171,9 @@ impl TextLookup {
         let inputs = self.inputs.as_ref()?;
         let mut found = HashMap::new();
         inputs
-            .for_each_batch(ShardSpec::WHOLE, 16 << 20, |batch| {
+            .for_each_batch(ShardSpec::default(), 16 << 20, |batch| {
                 for r in batch.iter().filter(|r| keys.contains(&r.key)) {
-                    if let Ok(f) = inputs.fields(r) {
+                    if let Some(f) = inputs.fields(r) {
                         found.insert(r.key, f.text.into_owned());
                     }
                 }

@@ -1,51 +1,63 @@
-//! Stage 4: write kept, rejected (`dup_fuzzy`) and quarantined records of one task.
+//! Stage 4: the decisions for every document, as a pipeline step (`dup_fuzzy`).
 
 use super::super::error::Result;
-use super::super::input::InputSet;
-use super::super::output::{OutputWriter, Stats};
-use super::super::shard::ShardSpec;
+use super::super::input::{DocKey, InputSet};
 use super::cluster::{cluster_id, Clusters};
 use super::store::SignatureStore;
 use super::FuzzyOptions;
-use crate::pipeline::Rejection;
+use crate::corpus::Document;
+use crate::pipeline::{Rejection, Step, Verdict};
 use std::collections::HashMap;
 use std::path::Path;
 
-pub(super) fn run(
-    inputs: &InputSet,
-    opts: &FuzzyOptions,
-    work_dir: &Path,
-    out_dir: &Path,
-    shard: ShardSpec,
-    config: &serde_json::Value,
-) -> Result<Stats> {
-    let store = SignatureStore::open(work_dir, config, opts.minhash.lanes())?;
-    let clusters = Clusters::load(work_dir, config, &store, opts.keep)?;
-    // Removed document -> (cluster id, kept id).
-    let mut removed: HashMap<u64, (String, String)> = HashMap::new();
-    for (&node, &(root, kept)) in &clusters.member {
-        if node != kept {
-            let kept_id = store.get(kept)?.map(|e| e.id).unwrap_or_default();
-            removed.insert(node, (cluster_id(root), kept_id));
-        }
-    }
-    let mut out = OutputWriter::create(out_dir, shard, "dedup_fuzzy")?;
-    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
-        for record in &batch {
-            match removed.get(&record.key) {
-                Some((cluster, kept_id)) => {
-                    let rejection = Rejection::new("dedup_fuzzy", "dup_fuzzy")
-                        .with("cluster", cluster.as_str())
-                        .with("kept_id", kept_id.as_str());
-                    out.reject(inputs, record, &rejection)?;
-                }
-                None => match inputs.fields(record) {
-                    Ok(_) => out.keep(inputs, record)?,
-                    Err(e) => out.quarantine(inputs, record, &e)?,
-                },
+/// Rejects every document of a cluster but the kept one, with the cluster and the kept id.
+pub struct FuzzyFilter {
+    /// Removed document -> (cluster id, kept id).
+    removed: HashMap<DocKey, (String, String)>,
+    inputs: InputSet,
+}
+
+impl FuzzyFilter {
+    /// Merges the clusters of a finished `cluster` stage (see [`Clusters::load`]).
+    pub fn load(
+        inputs: &InputSet,
+        opts: &FuzzyOptions,
+        work_dir: &Path,
+        config: &serde_json::Value,
+    ) -> Result<Self> {
+        let store = SignatureStore::open(work_dir, config, opts.minhash.lanes())?;
+        let clusters = Clusters::load(work_dir, config, &store, opts.keep)?;
+        let mut removed = HashMap::new();
+        for (&node, &(root, kept)) in &clusters.member {
+            if node != kept {
+                let kept_id = store.get(kept)?.map(|e| e.id).unwrap_or_default();
+                removed.insert(node, (cluster_id(root), kept_id));
             }
         }
-        Ok(())
-    })?;
-    out.finish()
+        Ok(FuzzyFilter {
+            removed,
+            inputs: inputs.clone(),
+        })
+    }
+}
+
+impl Step for FuzzyFilter {
+    fn name(&self) -> &str {
+        "dedup_fuzzy"
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        match self
+            .inputs
+            .key_of(doc)
+            .and_then(|key| self.removed.get(&key))
+        {
+            Some((cluster, kept_id)) => Verdict::Reject(
+                Rejection::new("dedup_fuzzy", "dup_fuzzy")
+                    .with("cluster", cluster.as_str())
+                    .with("kept_id", kept_id.as_str()),
+            ),
+            None => Verdict::Keep,
+        }
+    }
 }

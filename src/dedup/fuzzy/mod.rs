@@ -21,14 +21,14 @@ mod filter;
 mod signatures;
 mod store;
 
-pub use explain::{explain, Explanation};
+pub use explain::{explain, Explanation, Pair};
+pub use filter::FuzzyFilter;
 
 use super::error::{DedupError, Result};
 use super::input::InputSet;
 use super::minhash::MinHashParams;
-use super::output::Stats;
-use super::shard::ShardSpec;
-use super::Stage;
+use super::{check_stage, filter_with, pool, Stage};
+use crate::pipeline::{RunOptions, RunSummary};
 use std::path::Path;
 
 pub(crate) const SIGNATURES: &str = "fuzzy-signatures";
@@ -94,38 +94,39 @@ pub(crate) fn config(opts: &FuzzyOptions, inputs: &InputSet) -> serde_json::Valu
     })
 }
 
-/// Runs `stage` (or all of them) as task `shard`. Returns the filter stage's stats, if it ran.
+/// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
+/// it ran.
 pub fn run(
     inputs: &InputSet,
     opts: &FuzzyOptions,
     work_dir: &Path,
-    out_dir: &Path,
+    run: &RunOptions,
     stage: Stage,
-    shard: ShardSpec,
-) -> Result<Option<Stats>> {
+) -> Result<Option<RunSummary>> {
     let p = &opts.minhash;
     if p.bands == 0 || p.rows == 0 || p.shingle == 0 || opts.partitions == 0 {
         return Err(DedupError::Config(
             "bands, rows, shingle size and partitions must be at least 1".into(),
         ));
     }
-    if stage == Stage::All && shard.count > 1 {
-        return Err(DedupError::Config(
-            "with --shard, run one stage at a time (each stage needs every task of the previous one)".into(),
-        ));
-    }
+    let shard = run.shard;
+    check_stage(stage, shard)?;
     let config = config(opts, inputs);
-    if matches!(stage, Stage::All | Stage::Signatures) {
-        signatures::run(inputs, opts, work_dir, shard, &config)?;
-    }
-    if matches!(stage, Stage::All | Stage::Buckets) {
-        buckets::run(opts, work_dir, shard, &config)?;
-    }
-    if matches!(stage, Stage::All | Stage::Cluster) {
-        cluster::run(opts, work_dir, shard, &config)?;
-    }
+    pool(run)?.install(|| -> Result<()> {
+        if matches!(stage, Stage::All | Stage::Signatures) {
+            signatures::run(inputs, opts, work_dir, shard, &config)?;
+        }
+        if matches!(stage, Stage::All | Stage::Buckets) {
+            buckets::run(opts, work_dir, shard, &config)?;
+        }
+        if matches!(stage, Stage::All | Stage::Cluster) {
+            cluster::run(opts, work_dir, shard, &config)?;
+        }
+        Ok(())
+    })?;
     if matches!(stage, Stage::All | Stage::Filter) {
-        return filter::run(inputs, opts, work_dir, out_dir, shard, &config).map(Some);
+        let step = filter::FuzzyFilter::load(inputs, opts, work_dir, &config)?;
+        return filter_with(inputs, Box::new(step), run).map(Some);
     }
     Ok(None)
 }

@@ -3,11 +3,12 @@
 use super::super::error::Result;
 use super::super::input::InputSet;
 use super::super::minhash::MinHasher;
+use super::super::partition::shard_tag;
 use super::super::partition::{partition_of, PartitionedWriter};
-use super::super::shard::ShardSpec;
 use super::super::stagefile::{Manifest, StageWriter};
 use super::super::tokens::shingle_set;
 use super::{FuzzyOptions, Verify, SIGNATURES};
+use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -34,7 +35,7 @@ pub(super) fn run(
     let hasher = MinHasher::new(opts.minhash.clone());
     let lanes = opts.minhash.lanes();
     let bands = opts.minhash.bands;
-    let tag = shard.tag();
+    let tag = shard_tag(shard);
     let mut sigs = StageWriter::create(work_dir, &format!("{SIGNATURES}/sig-{tag}.bin"), SIG_KIND)?;
     let mut ids = StageWriter::create(work_dir, &format!("{SIGNATURES}/ids-{tag}.bin"), IDS_KIND)?;
     let mut buckets =
@@ -47,7 +48,7 @@ pub(super) fn run(
         let computed: Vec<Option<Computed>> = batch
             .par_iter()
             .map_init(String::new, |scratch, raw| {
-                let fields = inputs.fields(raw).ok()?;
+                let fields = inputs.fields(raw)?;
                 let mut signature = vec![0u32; lanes];
                 let any = hasher.signature_into(&fields.text, scratch, &mut signature);
                 let shingles = match opts.verify {
@@ -106,8 +107,8 @@ pub(super) fn run(
     counts.insert("without_tokens".into(), without_tokens.into());
     Manifest {
         stage: SIGNATURES.into(),
-        part: shard.index,
-        parts: shard.count,
+        part: shard.index as u32,
+        parts: shard.count as u32,
         config: config.clone(),
         files,
         counts,
