@@ -6,6 +6,8 @@
 //! too. A shingle is `n` consecutive tokens; it is represented by a 64-bit hash.
 
 use super::normalize::nfkc;
+use unicode_normalization::char::canonical_combining_class;
+use unicode_normalization::{is_nfkc_quick, IsNormalized};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Whether `c` is a token on its own (scripts written without spaces between words).
@@ -18,7 +20,71 @@ pub fn is_char_token(c: char) -> bool {
 }
 
 /// Calls `emit` with the hash of each token of `text`, in order. `scratch` is reused.
+///
+/// Equivalent to [`token_hashes_reference`] (NFKC, lowercase, then split), but NFKC runs only
+/// on the runs of text that hold a character NFKC may change: ASCII goes byte by byte, and
+/// most non-ASCII letters pass a one-character quick check.
 pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64)) {
+    scratch.clear();
+    // Whether the current run holds a character that NFKC may change.
+    let mut needs_nfkc = false;
+    let mut flush = |run: &mut String, needs_nfkc: &mut bool, emit: &mut dyn FnMut(u64)| {
+        if *needs_nfkc {
+            token_hashes_reference(run, &mut String::new(), &mut *emit);
+            *needs_nfkc = false;
+        } else if !run.is_empty() {
+            emit(xxh3_64(run.as_bytes()));
+        }
+        run.clear();
+    };
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if b.is_ascii_alphanumeric() {
+                scratch.push(b.to_ascii_lowercase() as char);
+            } else if !scratch.is_empty() || needs_nfkc {
+                flush(scratch, &mut needs_nfkc, &mut emit);
+            }
+            i += 1;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("a char starts here");
+        i += c.len_utf8();
+        if is_nfkc_quick(std::iter::once(c)) != IsNormalized::Yes {
+            // Resolved by the reference path with its whole run (NFKC may split or join).
+            scratch.push(c);
+            needs_nfkc = true;
+        } else if is_char_token(c) {
+            flush(scratch, &mut needs_nfkc, &mut emit);
+            let mut buf = [0u8; 4];
+            emit(xxh3_64(c.encode_utf8(&mut buf).as_bytes()));
+        } else if c.is_alphanumeric() {
+            let mut lower = c.to_lowercase();
+            match (lower.len(), lower.next()) {
+                (1, Some(l)) if l.is_alphanumeric() && !is_char_token(l) => scratch.push(l),
+                // Lowercasing that yields several characters (İ -> i + dot): the reference
+                // path classifies each.
+                _ => {
+                    scratch.push(c);
+                    needs_nfkc = true;
+                }
+            }
+        } else if canonical_combining_class(c) != 0 {
+            // A combining mark: NFKC may compose it with the letter before.
+            scratch.push(c);
+            needs_nfkc = true;
+        } else {
+            flush(scratch, &mut needs_nfkc, &mut emit);
+        }
+    }
+    flush(scratch, &mut needs_nfkc, &mut emit);
+}
+
+/// The definition of the tokens: NFKC, lowercase, then a token is a maximal run of letters or
+/// digits or a single [`is_char_token`] character.
+pub fn token_hashes_reference(text: &str, scratch: &mut String, emit: &mut dyn FnMut(u64)) {
     scratch.clear();
     let mut flush = |run: &mut String| {
         if !run.is_empty() {
@@ -26,18 +92,6 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
             run.clear();
         }
     };
-    if text.is_ascii() {
-        // Fast path: no normalization needed, lowercase byte by byte.
-        for &b in text.as_bytes() {
-            if b.is_ascii_alphanumeric() {
-                scratch.push(b.to_ascii_lowercase() as char);
-            } else {
-                flush(scratch);
-            }
-        }
-        flush(scratch);
-        return;
-    }
     let mut char_buf = [0u8; 4];
     for c in nfkc(text).flat_map(char::to_lowercase) {
         if is_char_token(c) {
@@ -55,7 +109,7 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
 
 /// Hash of one shingle from its tokens' hashes (order-sensitive).
 #[inline]
-fn shingle_hash(tokens: &[u64]) -> u64 {
+fn shingle_hash<'a>(tokens: impl Iterator<Item = &'a u64>) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64;
     for &t in tokens {
         h = (h.rotate_left(23) ^ t).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -68,22 +122,18 @@ fn shingle_hash(tokens: &[u64]) -> u64 {
 /// a text with no token has no shingle.
 pub fn shingle_hashes(text: &str, n: usize, scratch: &mut String, mut emit: impl FnMut(u64)) {
     let n = n.max(1);
-    let mut window: Vec<u64> = Vec::with_capacity(n);
     let mut ring = vec![0u64; n];
     let mut seen = 0usize;
     token_hashes(text, scratch, |t| {
         ring[seen % n] = t;
         seen += 1;
         if seen >= n {
-            window.clear();
             let start = seen % n;
-            window.extend_from_slice(&ring[start..]);
-            window.extend_from_slice(&ring[..start]);
-            emit(shingle_hash(&window));
+            emit(shingle_hash(ring[start..].iter().chain(&ring[..start])));
         }
     });
     if seen > 0 && seen < n {
-        emit(shingle_hash(&ring[..seen]));
+        emit(shingle_hash(ring[..seen].iter()));
     }
 }
 
@@ -142,6 +192,24 @@ mod tests {
         token_hashes("ABC def", &mut String::new(), |h| a.push(h));
         token_hashes("ａｂｃ DEF", &mut String::new(), |h| b.push(h));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn fast_tokens_equal_the_reference() {
+        let cases = [
+            "Hello, World! 42x",
+            "Cafe\u{301} ｆｕｌｌ ﬁne ½ ① ㎏ ™ x\u{a0}y",
+            "日本語のテキスト ｶﾞｷﾞ 漢字",
+            "İstanbul ΣΊΣΥΦΟΣ straße",
+            "한국어 텍스트 ภาษาไทย",
+            "a\u{300}\u{301}b \u{301}start",
+        ];
+        for text in cases {
+            let (mut fast, mut reference) = (vec![], vec![]);
+            token_hashes(text, &mut String::new(), |h| fast.push(h));
+            token_hashes_reference(text, &mut String::new(), &mut |h| reference.push(h));
+            assert_eq!(fast, reference, "{text}");
+        }
     }
 
     #[test]

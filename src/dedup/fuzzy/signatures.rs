@@ -47,21 +47,25 @@ pub(super) fn run(
         // ones. The shingle set is kept only for exact verification.
         let computed: Vec<Option<Computed>> = batch
             .par_iter()
-            .map_init(String::new, |scratch, raw| {
-                let fields = inputs.fields(raw)?;
-                let mut signature = vec![0u32; lanes];
-                let any = hasher.signature_into(&fields.text, scratch, &mut signature);
-                let shingles = match opts.verify {
-                    Verify::Exact => shingle_set(&fields.text, opts.minhash.shingle as usize),
-                    _ => Vec::new(),
-                };
-                Some((
-                    fields.id.into_owned(),
-                    fields.text.len() as u64,
-                    any.then_some(signature),
-                    shingles,
-                ))
-            })
+            .map_init(
+                || (String::new(), Vec::new()),
+                |(scratch, shingles), raw| {
+                    let fields = inputs.fields(raw)?;
+                    let mut signature = vec![0u32; lanes];
+                    let any =
+                        hasher.signature_into(&fields.text, scratch, shingles, &mut signature);
+                    let shingles = match opts.verify {
+                        Verify::Exact => shingle_set(&fields.text, opts.minhash.shingle as usize),
+                        _ => Vec::new(),
+                    };
+                    Some((
+                        fields.id.into_owned(),
+                        fields.text.len() as u64,
+                        any.then_some(signature),
+                        shingles,
+                    ))
+                },
+            )
             .collect();
         for (raw, computed) in batch.iter().zip(computed) {
             let Some((id, text_len, signature, shingles)) = computed else {
