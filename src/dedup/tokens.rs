@@ -28,7 +28,7 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
     scratch.clear();
     // Whether the current run holds a character that NFKC may change.
     let mut needs_nfkc = false;
-    let mut flush = |run: &mut String, needs_nfkc: &mut bool, emit: &mut dyn FnMut(u64)| {
+    let flush = |run: &mut String, needs_nfkc: &mut bool, emit: &mut dyn FnMut(u64)| {
         if *needs_nfkc {
             token_hashes_reference(run, &mut String::new(), &mut *emit);
             *needs_nfkc = false;
