@@ -85,10 +85,7 @@ pub fn run(
         Ok(())
     })?;
     if matches!(stage, Stage::All | Stage::Filter) {
-        let step = ExactFilter {
-            removals: load_removals(work_dir, &config)?,
-            inputs: inputs.clone(),
-        };
+        let step = ExactFilter::load(inputs, opts, work_dir)?;
         return filter_with(inputs, Box::new(step), run).map(Some);
     }
     Ok(None)
@@ -268,6 +265,17 @@ pub struct ExactFilter {
     /// Removed document -> (kept document, kept id).
     removals: HashMap<DocKey, (DocKey, String)>,
     inputs: InputSet,
+}
+
+impl ExactFilter {
+    /// The decisions of a finished `groups` stage run with `opts` over `inputs`.
+    pub fn load(inputs: &InputSet, opts: &ExactOptions, work_dir: &Path) -> Result<Self> {
+        let removals = load_removals(work_dir, &config(opts, inputs))?;
+        Ok(ExactFilter {
+            removals,
+            inputs: inputs.clone(),
+        })
+    }
 }
 
 impl Step for ExactFilter {

@@ -148,7 +148,7 @@ pub fn run(
         Ok(())
     })?;
     if matches!(stage, Stage::All | Stage::Filter) {
-        let step = LinesFilter::load(opts, work_dir, &config)?;
+        let step = LinesFilter::load(inputs, opts, work_dir)?;
         return filter_with(inputs, Box::new(step), run).map(Some);
     }
     Ok(None)
@@ -278,8 +278,9 @@ pub struct LinesFilter {
 }
 
 impl LinesFilter {
-    /// Loads the frequent units found by a finished `buckets` stage.
-    pub fn load(opts: &LinesOptions, work_dir: &Path, config: &serde_json::Value) -> Result<Self> {
+    /// The frequent units found by a finished `buckets` stage run with `opts` over `inputs`.
+    pub fn load(inputs: &InputSet, opts: &LinesOptions, work_dir: &Path) -> Result<Self> {
+        let config = &config(opts, inputs);
         let mut frequent = HashSet::new();
         for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
             for entry in &m.files {

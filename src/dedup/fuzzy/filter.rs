@@ -18,13 +18,10 @@ pub struct FuzzyFilter {
 }
 
 impl FuzzyFilter {
-    /// Merges the clusters of a finished `cluster` stage (see [`Clusters::load`]).
-    pub fn load(
-        inputs: &InputSet,
-        opts: &FuzzyOptions,
-        work_dir: &Path,
-        config: &serde_json::Value,
-    ) -> Result<Self> {
+    /// The decisions of a finished `cluster` stage run with `opts` over `inputs`: merges the
+    /// partitions' clusters (see [`Clusters::load`]).
+    pub fn load(inputs: &InputSet, opts: &FuzzyOptions, work_dir: &Path) -> Result<Self> {
+        let config = &super::config(opts, inputs);
         let store = SignatureStore::open(work_dir, config, opts.minhash.lanes())?;
         let clusters = Clusters::load(work_dir, config, &store, opts.keep)?;
         let mut removed = HashMap::new();

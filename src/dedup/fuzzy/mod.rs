@@ -125,7 +125,7 @@ pub fn run(
         Ok(())
     })?;
     if matches!(stage, Stage::All | Stage::Filter) {
-        let step = filter::FuzzyFilter::load(inputs, opts, work_dir, &config)?;
+        let step = filter::FuzzyFilter::load(inputs, opts, work_dir)?;
         return filter_with(inputs, Box::new(step), run).map(Some);
     }
     Ok(None)
