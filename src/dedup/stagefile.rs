@@ -277,8 +277,8 @@ impl Manifest {
                 return Err(DedupError::stage(
                     &path,
                     format!(
-                        "was written with another configuration ({}); expected {config}",
-                        manifest.config
+                        "was written with another configuration: {}",
+                        config_difference(&manifest.config, config)
                     ),
                 ));
             }
@@ -308,6 +308,41 @@ impl Manifest {
         }
         Ok(manifests)
     }
+}
+
+/// The first difference between two run configurations, in a few words.
+fn config_difference(found: &serde_json::Value, expected: &serde_json::Value) -> String {
+    let (Some(found), Some(expected)) = (found.as_object(), expected.as_object()) else {
+        return format!("{found} instead of {expected}");
+    };
+    for (key, want) in expected {
+        let have = found.get(key).unwrap_or(&serde_json::Value::Null);
+        if have == want {
+            continue;
+        }
+        if key == "inputs" {
+            let files = |v: &serde_json::Value| v["files"].as_array().cloned().unwrap_or_default();
+            let (have_files, want_files) = (files(have), files(want));
+            for i in 0..have_files.len().max(want_files.len()) {
+                if have_files.get(i) != want_files.get(i) {
+                    let show = |f: Option<&serde_json::Value>| {
+                        f.map_or("nothing".to_string(), |f| f.to_string())
+                    };
+                    return format!(
+                        "other input files ({} then, {} now; file {}: {} then, {} now)",
+                        have_files.len(),
+                        want_files.len(),
+                        i + 1,
+                        show(have_files.get(i)),
+                        show(want_files.get(i))
+                    );
+                }
+            }
+            return "other input fields (text or id)".to_string();
+        }
+        return format!("`{key}` was {have}, now {want}");
+    }
+    "other settings".to_string()
 }
 
 #[cfg(test)]
