@@ -5,7 +5,7 @@
 //! only, so the inner loop vectorizes. Two signatures agree on a lane with probability equal to
 //! the Jaccard similarity of the shingle sets, so the share of equal lanes estimates it.
 
-use super::tokens::shingle_hashes;
+use super::tokens::shingle_hashes_into;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// The MinHash parameters; two runs compare only when these are equal.
@@ -126,10 +126,7 @@ impl MinHasher {
         signature: &mut [u32],
     ) -> bool {
         signature.fill(u32::MAX);
-        shingles.clear();
-        shingle_hashes(text, self.params.shingle as usize, scratch, |h| {
-            shingles.push(h)
-        });
+        shingle_hashes_into(text, self.params.shingle as usize, scratch, shingles);
         self.fold_best(signature, shingles);
         !shingles.is_empty()
     }

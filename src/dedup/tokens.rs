@@ -28,15 +28,16 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
     scratch.clear();
     // Whether the current run holds a character that NFKC may change.
     let mut needs_nfkc = false;
-    let flush = |run: &mut String, needs_nfkc: &mut bool, emit: &mut dyn FnMut(u64)| {
+    #[inline(always)]
+    fn flush<F: FnMut(u64)>(run: &mut String, needs_nfkc: &mut bool, emit: &mut F) {
         if *needs_nfkc {
-            token_hashes_reference(run, &mut String::new(), &mut *emit);
+            token_hashes_reference(run, &mut String::new(), emit);
             *needs_nfkc = false;
         } else if !run.is_empty() {
             emit(xxh3_64(run.as_bytes()));
         }
         run.clear();
-    };
+    }
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -84,7 +85,7 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
 
 /// The definition of the tokens: NFKC, lowercase, then a token is a maximal run of letters or
 /// digits or a single [`is_char_token`] character.
-pub fn token_hashes_reference(text: &str, scratch: &mut String, emit: &mut dyn FnMut(u64)) {
+pub fn token_hashes_reference<F: FnMut(u64)>(text: &str, scratch: &mut String, emit: &mut F) {
     scratch.clear();
     let mut flush = |run: &mut String| {
         if !run.is_empty() {
@@ -121,20 +122,32 @@ fn shingle_hash<'a>(tokens: impl Iterator<Item = &'a u64>) -> u64 {
 /// tokens (but at least one) is one shingle of all its tokens, so short texts still compare;
 /// a text with no token has no shingle.
 pub fn shingle_hashes(text: &str, n: usize, scratch: &mut String, mut emit: impl FnMut(u64)) {
+    let mut shingles = Vec::new();
+    shingle_hashes_into(text, n, scratch, &mut shingles);
+    shingles.into_iter().for_each(&mut emit);
+}
+
+/// [`shingle_hashes`] into `out` (cleared first), reusing its memory.
+pub fn shingle_hashes_into(text: &str, n: usize, scratch: &mut String, out: &mut Vec<u64>) {
     let n = n.max(1);
-    let mut ring = vec![0u64; n];
-    let mut seen = 0usize;
-    token_hashes(text, scratch, |t| {
-        ring[seen % n] = t;
-        seen += 1;
-        if seen >= n {
-            let start = seen % n;
-            emit(shingle_hash(ring[start..].iter().chain(&ring[..start])));
-        }
-    });
-    if seen > 0 && seen < n {
-        emit(shingle_hash(ring[..seen].iter()));
+    out.clear();
+    token_hashes(text, scratch, |t| out.push(t));
+    if out.is_empty() {
+        return;
     }
+    if out.len() < n {
+        let one = shingle_hash(out.iter());
+        out.clear();
+        out.push(one);
+        return;
+    }
+    // In place: window i reads tokens i..i+n and overwrites token i, which no later window
+    // reads.
+    let windows = out.len() - n + 1;
+    for i in 0..windows {
+        out[i] = shingle_hash(out[i..i + n].iter());
+    }
+    out.truncate(windows);
 }
 
 /// The set of shingle hashes of `text`, sorted and deduplicated (for exact Jaccard).
