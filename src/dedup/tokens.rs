@@ -19,6 +19,18 @@ pub fn is_char_token(c: char) -> bool {
         | 0x0E00..=0x0E7F) // Thai
 }
 
+/// `char::is_alphanumeric`, answering the most common letter blocks (Latin-1, Latin
+/// Extended-A/B, Greek, Cyrillic) without the general table search.
+#[inline]
+fn is_alphanumeric(c: char) -> bool {
+    match c as u32 {
+        0xC0..=0xD6 | 0xD8..=0xF6 | 0xF8..=0x24F => true, // Latin-1 letters, Latin Extended-A/B
+        0x388..=0x38A | 0x38C | 0x38E..=0x3A1 | 0x3A3..=0x3CE => true, // Greek
+        0x400..=0x481 | 0x48A..=0x52F => true,            // Cyrillic letters
+        _ => c.is_alphanumeric(),
+    }
+}
+
 /// Calls `emit` with the hash of each token of `text`, in order. `scratch` is reused.
 ///
 /// Equivalent to [`token_hashes_reference`] (NFKC, lowercase, then split), but NFKC runs only
@@ -61,7 +73,7 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
             flush(scratch, &mut needs_nfkc, &mut emit);
             let mut buf = [0u8; 4];
             emit(xxh3_64(c.encode_utf8(&mut buf).as_bytes()));
-        } else if c.is_alphanumeric() {
+        } else if is_alphanumeric(c) {
             let mut lower = c.to_lowercase();
             match (lower.len(), lower.next()) {
                 (1, Some(l)) if l.is_alphanumeric() && !is_char_token(l) => scratch.push(l),
@@ -205,6 +217,18 @@ mod tests {
         token_hashes("ABC def", &mut String::new(), |h| a.push(h));
         token_hashes("ａｂｃ DEF", &mut String::new(), |h| b.push(h));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn alphanumeric_fast_ranges_agree_with_std() {
+        for c in (0x80u32..0x600).filter_map(char::from_u32) {
+            assert_eq!(
+                is_alphanumeric(c),
+                c.is_alphanumeric(),
+                "{c:?} U+{:04X}",
+                c as u32
+            );
+        }
     }
 
     #[test]
