@@ -4,7 +4,8 @@
 //! 1. `hashes`: hash every document, files partitioned by hash;
 //! 2. `groups`: per partition, sort by (hash, key) and list every document that has an earlier
 //!    copy, with the id of the first one;
-//! 3. `filter`: write kept / rejected (`dup_exact`) / quarantined records.
+//! 3. `filter` (through the pipeline executor, [`ExactFilter`]): write kept / rejected
+//!    (`dup_exact`) / quarantined records.
 
 use super::error::{DedupError, Result};
 use super::input::{DocKey, InputSet};

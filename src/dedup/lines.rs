@@ -5,7 +5,8 @@
 //! (`glmkit.dedup_lines_removed`).
 //!
 //! Stages: `counts` (task i of n over documents: per-partition (hash, count) files),
-//! `buckets` (task i of n over partitions: the frequent hashes), `filter`.
+//! `buckets` (task i of n over partitions: the frequent hashes), `filter` (through the pipeline
+//! executor, [`LinesFilter`]).
 
 use super::error::{DedupError, Result};
 use super::input::InputSet;

@@ -7,12 +7,13 @@
 //!    signature), `ids-*.bin`, and the band buckets `p<partition>-*.bin`, partitioned by
 //!    bucket hash;
 //! 2. `buckets` (task i of n over partitions): candidate pairs sharing a bucket, verified by
-//!    the share of equal signature lanes, `fuzzy-buckets/p<partition>.bin`;
+//!    the share of equal signature lanes (or the exact Jaccard), `fuzzy-buckets/p<partition>.bin`;
 //! 3. `cluster` (task i of n over partitions): connected components of each partition's pairs,
 //!    `fuzzy-clusters/p<partition>.bin` (node, smallest key of its local component);
-//! 4. `filter` (task i of n over documents): merges the partitions' components (a union-find
-//!    over the pairs of stage 3, small: one pair per duplicate document and partition), picks
-//!    the kept document of each cluster, and writes the output.
+//! 4. `filter` (task i of n over input files, through the pipeline executor): merges the
+//!    partitions' components (a union-find over the pairs of stage 3, small: one pair per
+//!    duplicate document and partition), picks the kept document of each cluster, and rejects
+//!    the others ([`FuzzyFilter`]).
 
 mod buckets;
 mod cluster;
