@@ -219,3 +219,28 @@ fn staged_tasks_match_one_run() {
     assert_eq!(ids(&one, "rejected"), ids(&out, "rejected"));
     assert_eq!(stats(&one)["read"], stats(&out)["read"]);
 }
+
+/// Rerunning into the same output with other options gives the new decisions, not the
+/// outputs the first run left (whose completion markers are still there).
+#[test]
+fn rerun_with_other_options_replaces_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let first = glmkit(&["dedup", "fuzzy", SLICE, "-o", o, "-q"]);
+    assert!(first.status.success());
+    let removed_default = stats(&out)["rejected"].as_u64().unwrap();
+    let second = glmkit(&["dedup", "fuzzy", SLICE, "-o", o, "-q", "--no-verify"]);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let removed_unverified = stats(&out)["rejected"].as_u64().unwrap();
+    assert!(
+        removed_unverified > removed_default,
+        "{removed_unverified} vs {removed_default}"
+    );
+    let records = glmkit::dedup::output::read_records(&out, "rejected").unwrap();
+    assert_eq!(records.len() as u64, removed_unverified);
+}

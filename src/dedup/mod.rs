@@ -49,13 +49,19 @@ pub(crate) fn check_stage(stage: Stage, shard: ShardSpec) -> Result<()> {
 
 /// The filter stage: runs `step` over the inputs with the executor, which writes the standard
 /// output layout (kept, rejected, quarantine, stats) for the files of `run.shard`.
+///
+/// A filter task resumes like any run (files with a completion marker are skipped), but after
+/// `--stage all` has just recomputed every decision, older markers may hold other decisions,
+/// so every file is redone.
 pub(crate) fn filter_with(
     inputs: &input::InputSet,
     step: Box<dyn Step>,
     run: &RunOptions,
+    stage: Stage,
 ) -> Result<RunSummary> {
     let mut run = run.clone();
     run.read = inputs.read.clone();
+    run.force |= stage == Stage::All;
     Ok(crate::pipeline::run(inputs.files(), &[step], &run)?)
 }
 

@@ -127,7 +127,7 @@ pub fn run(
     })?;
     if matches!(stage, Stage::All | Stage::Filter) {
         let step = filter::FuzzyFilter::load(inputs, opts, work_dir)?;
-        return filter_with(inputs, Box::new(step), run).map(Some);
+        return filter_with(inputs, Box::new(step), run, stage).map(Some);
     }
     Ok(None)
 }
