@@ -356,3 +356,36 @@ fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> 
     run.threads = threads;
     run
 }
+
+#[test]
+fn keep_longest_keeps_the_longest_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let base: String = (0..200).map(|i| format!("word{i} ")).collect();
+    let longer = format!("{base} and a short tail");
+    let f = write_jsonl(
+        dir.path(),
+        "k.jsonl",
+        &[
+            json!({"id": "short", "text": base}),
+            json!({"id": "long", "text": longer}),
+            json!({"id": "other", "text": "x y z"}),
+        ],
+    );
+    let opts = FuzzyOptions {
+        keep: glmkit::dedup::fuzzy::Keep::Longest,
+        ..FuzzyOptions::default()
+    };
+    let out = dir.path().join("out");
+    fuzzy::run(
+        &inputs(&[f]),
+        &opts,
+        &dir.path().join("work"),
+        &run_opts(&out, ShardSpec::default(), None),
+        Stage::All,
+    )
+    .unwrap();
+    let rejected = read_records(&out, "rejected").unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["id"], "short");
+    assert_eq!(rejected[0]["glmkit"]["details"]["kept_id"], "long");
+}
