@@ -31,11 +31,10 @@ fn corpus(dir: &Path) -> Vec<String> {
     files
 }
 
-fn run(
-    dir: &Path,
-    opts: &LinesOptions,
-    tasks: usize,
-) -> (Vec<Map<String, Value>>, Vec<Map<String, Value>>) {
+type Records = Vec<Map<String, Value>>;
+
+/// (kept, rejected) records of a run with `tasks` tasks per stage.
+fn run(dir: &Path, opts: &LinesOptions, tasks: usize) -> (Records, Records) {
     let inputs = InputSet::expand(&corpus(dir), "text", "id").unwrap();
     let (work, out) = (
         dir.join(format!("work{tasks}")),
