@@ -8,6 +8,8 @@ mod common;
 mod corpus;
 #[path = "glmkit/filter.rs"]
 mod filter;
+#[path = "glmkit/dedup.rs"]
+mod dedup;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +36,8 @@ enum Command {
     Filter(filter::FilterArgs),
     /// Run the steps of a pipeline file (TOML).
     Run(filter::RunArgs),
+    /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
+    Dedup(dedup::DedupArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Stats(args) => corpus::stats(args),
         Command::Filter(args) => filter::filter(args),
         Command::Run(args) => filter::run(args),
+        Command::Dedup(args) => dedup::run(args),
     }
 }
