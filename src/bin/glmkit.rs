@@ -6,10 +6,10 @@
 mod common;
 #[path = "glmkit/corpus.rs"]
 mod corpus;
-#[path = "glmkit/filter.rs"]
-mod filter;
 #[path = "glmkit/dedup.rs"]
 mod dedup;
+#[path = "glmkit/filter.rs"]
+mod filter;
 
 use clap::{Parser, Subcommand};
 

@@ -115,3 +115,55 @@ pub(crate) fn ratio(part: usize, whole: usize) -> f64 {
         part as f64 / whole as f64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failures(text: &str, lang: Option<&str>) -> Vec<(&'static str, &'static str)> {
+        let thresholds = Thresholds::built_in();
+        RULE_NAMES
+            .iter()
+            .filter_map(|name| {
+                let rule = rule_by_name(name).unwrap();
+                rule.check(text, thresholds.for_lang(lang))
+                    .err()
+                    .map(|f| (rule.name(), f.reason))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn degenerate_texts_are_rejected_not_panicked_on() {
+        assert!(failures("", None).contains(&("fineweb", "empty")));
+        assert!(failures(" \n\t\n ", Some("zh")).contains(&("gopher_quality", "short_doc")));
+        let one_token = "x".repeat(200_000);
+        assert!(failures(&one_token, Some("en")).contains(&("gopher_quality", "short_doc")));
+        let punctuation = "。".repeat(500);
+        assert!(failures(&punctuation, Some("zh")).contains(&("gopher_quality", "short_doc")));
+        assert!(failures("\u{FFFD}".repeat(100).as_str(), None)
+            .contains(&("encoding", "mojibake_chars")));
+    }
+
+    #[test]
+    fn clean_prose_passes_in_english_and_chinese() {
+        let en = "The committee met on Tuesday to discuss the budget for the coming year. \
+                  Members agreed that the library needs new shelves and that the roof must be repaired \
+                  before winter. The treasurer said there is enough money for both projects, \
+                  but only if the summer festival is smaller than last year. After a long debate \
+                  the committee voted to reduce the festival to one day. The decision will be \
+                  announced in the next newsletter, and residents can send their comments by email. \
+                  Several members thanked the volunteers who had organised the festival in the past.";
+        assert_eq!(failures(en, Some("en")), []);
+        let zh = "委员会星期二开会讨论了明年的预算。委员们一致认为图书馆需要新的书架，\
+                  屋顶也必须在冬天之前修好。财务主管说，这两个项目的资金都够用，\
+                  但前提是夏季节日的规模要比去年小。经过长时间的讨论，委员会投票决定把节日缩短为一天。\
+                  这个决定将在下一期通讯中公布，居民可以通过电子邮件提出意见。\
+                  几位委员感谢了过去组织节日的志愿者们。大家希望明年的活动同样成功。";
+        assert_eq!(failures(zh, Some("zh")), []);
+        assert!(
+            !failures(zh, None).is_empty(),
+            "default (English) settings reject Chinese prose"
+        );
+    }
+}
