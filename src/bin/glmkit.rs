@@ -6,13 +6,16 @@
 mod common;
 #[path = "glmkit/corpus.rs"]
 mod corpus;
-
-use clap::{Parser, Subcommand};
-
+#[path = "glmkit/dedup.rs"]
+mod dedup;
+#[path = "glmkit/filter.rs"]
+mod filter;
 #[path = "glmkit/model.rs"]
 mod model;
 #[path = "glmkit/score.rs"]
 mod score;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +36,12 @@ enum Command {
     Convert(corpus::ConvertArgs),
     /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
     Stats(corpus::StatsArgs),
+    /// Identify languages and remove low-quality documents (one-line pipeline).
+    Filter(filter::FilterArgs),
+    /// Run the steps of a pipeline file (TOML).
+    Run(filter::RunArgs),
+    /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
+    Dedup(dedup::DedupArgs),
     /// Inspect a GLM-4 checkpoint or run its forward pass.
     Model(model::ModelArgs),
     /// Score documents by perplexity under a GLM-4 model; threshold and bucket them.
@@ -44,6 +53,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Convert(args) => corpus::convert(args),
         Command::Stats(args) => corpus::stats(args),
+        Command::Filter(args) => filter::filter(args),
+        Command::Run(args) => filter::run(args),
+        Command::Dedup(args) => dedup::run(args),
         Command::Model(args) => model::run(args),
         Command::Score(args) => score::run(args),
     }
