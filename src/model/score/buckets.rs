@@ -2,7 +2,7 @@
 //! perplexity are `head`, those up to the 60th `middle`, the rest `tail`. The percentiles are
 //! computed over the scored corpus, so bucketing is a second pass over already-scored documents.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::model::ModelError;
@@ -42,7 +42,7 @@ impl Bucket {
 }
 
 /// Perplexity cutoffs of one language: head is `<= low`, middle `<= high`, tail above.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Cutoffs {
     pub low: f64,
     pub high: f64,
@@ -63,7 +63,7 @@ impl Cutoffs {
 }
 
 /// Per-language cutoffs at two percentiles (30 and 60 by default, as CCNet).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BucketCutoffs {
     pub percentiles: (f64, f64),
     pub languages: BTreeMap<String, Cutoffs>,

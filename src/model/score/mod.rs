@@ -2,12 +2,14 @@
 //! `score` pipeline step and CCNet-style per-language buckets.
 
 mod buckets;
+mod config;
 mod scorer;
 mod step;
 mod tokenizer;
 mod windows;
 
 pub use buckets::{percentile, Bucket, BucketCutoffs, Cutoffs};
+pub use config::register_steps;
 pub use scorer::{DocScore, ScoreOptions, Scorer, LENGTH_QUANTUM, MIN_ROWS};
 pub use step::{document_language, BucketStep, PplThresholds, ScoreStep, REASON};
 pub use tokenizer::{HfTokenizer, TextEncoder, Tokenizer, GLM_PREFIX};
