@@ -80,6 +80,7 @@ impl Default for StepRegistry {
     fn default() -> Self {
         let mut registry = StepRegistry::empty();
         filter::register_steps(&mut registry);
+        crate::model::score::register_steps(&mut registry);
         registry
     }
 }
