@@ -1,0 +1,198 @@
+//! Pre-token ("word") counting: the first stage of training, parallel and mergeable.
+//!
+//! Sequences are split by the pre-tokenizer and counted. Special tokens in the text are plain
+//! text here, as in HF's trainer (whose tokenizer has no added tokens before training). Counting is
+//! an exact sum, so the result does not depend on thread count or batch boundaries. Counts of
+//! several runs (shards) add up with [`WordCounts::merge`].
+
+use super::pattern::PreTokenizer;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// Estimated bytes one distinct word costs in the table, beyond its own bytes (key box, count,
+/// hash-table slot and load factor).
+const ENTRY_OVERHEAD: usize = 48;
+
+/// What a memory cap removed, so a report can state it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pruned {
+    /// Words whose count was at most this were dropped (0: nothing pruned).
+    pub max_count: u64,
+    /// Distinct words dropped (a word can be dropped more than once if it comes back).
+    pub words: u64,
+    /// Occurrences dropped.
+    pub occurrences: u64,
+}
+
+/// How many times each pre-token occurs, keyed by its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct WordCounts {
+    counts: FxHashMap<Box<[u8]>, u64>,
+    /// Bytes of all keys, for the memory estimate.
+    key_bytes: usize,
+    /// Number of sequences counted.
+    pub sequences: u64,
+    pub pruned: Pruned,
+}
+
+impl WordCounts {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.counts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Adds `count` occurrences of `word`.
+    pub fn add(&mut self, word: &[u8], count: u64) {
+        if let Some(c) = self.counts.get_mut(word) {
+            *c += count;
+        } else {
+            self.key_bytes += word.len();
+            self.counts.insert(word.into(), count);
+        }
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: WordCounts) {
+        self.sequences += other.sequences;
+        self.pruned.max_count = self.pruned.max_count.max(other.pruned.max_count);
+        self.pruned.words += other.pruned.words;
+        self.pruned.occurrences += other.pruned.occurrences;
+        if self.counts.is_empty() {
+            self.counts = other.counts;
+            self.key_bytes = other.key_bytes;
+            return;
+        }
+        for (word, count) in other.counts {
+            self.add(&word, count);
+        }
+    }
+
+    /// Estimated heap bytes of the table.
+    pub fn memory_estimate(&self) -> usize {
+        self.key_bytes + self.counts.len() * ENTRY_OVERHEAD
+    }
+
+    /// Drops the rarest words until the estimate is at most `max_bytes`: first every word seen
+    /// once, then at most twice, four times, and so on. Records what it dropped.
+    pub fn prune_to(&mut self, max_bytes: usize) {
+        let mut threshold = self.pruned.max_count.max(1);
+        while self.memory_estimate() > max_bytes && !self.counts.is_empty() {
+            let (mut words, mut occurrences, mut freed) = (0u64, 0u64, 0usize);
+            self.counts.retain(|word, &mut count| {
+                let keep = count > threshold;
+                if !keep {
+                    words += 1;
+                    occurrences += count;
+                    freed += word.len();
+                }
+                keep
+            });
+            self.key_bytes -= freed;
+            self.pruned.words += words;
+            self.pruned.occurrences += occurrences;
+            self.pruned.max_count = self.pruned.max_count.max(threshold);
+            threshold *= 2;
+        }
+        self.counts.shrink_to_fit();
+    }
+
+    /// The words and counts, sorted by word bytes (a stable order for files and training).
+    pub fn sorted(&self) -> Vec<(&[u8], u64)> {
+        let mut all: Vec<(&[u8], u64)> = self.counts.iter().map(|(w, &c)| (&**w, c)).collect();
+        all.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.counts.iter().map(|(w, &c)| (&**w, c))
+    }
+
+    pub fn get(&self, word: &[u8]) -> u64 {
+        self.counts.get(word).copied().unwrap_or(0)
+    }
+}
+
+/// Counts the pre-tokens of sequences.
+pub struct WordCounter<'p> {
+    pre: &'p PreTokenizer,
+}
+
+impl<'p> WordCounter<'p> {
+    pub fn new(pre: &'p PreTokenizer) -> Self {
+        WordCounter { pre }
+    }
+
+    /// Counts one sequence into `counts`.
+    pub fn count_into<'t>(&self, sequence: &'t str, counts: &mut FxHashMap<&'t [u8], u64>) {
+        for piece in self.pre.pieces(sequence) {
+            *counts.entry(piece.as_bytes()).or_insert(0) += 1;
+        }
+    }
+
+    /// Counts a batch of sequences in parallel and adds the result to `total`.
+    pub fn count_batch<S: AsRef<str> + Sync>(&self, sequences: &[S], total: &mut WordCounts) {
+        // Chunks of sequences, each counted into a borrowed map, then reduced pairwise.
+        let local = sequences
+            .par_iter()
+            .with_min_len(64)
+            .fold(FxHashMap::default, |mut counts, s| {
+                self.count_into(s.as_ref(), &mut counts);
+                counts
+            })
+            .reduce(FxHashMap::default, |mut a, b| {
+                let (small, mut big) = if a.len() < b.len() {
+                    (a, b)
+                } else {
+                    (b, std::mem::take(&mut a))
+                };
+                for (w, c) in small {
+                    *big.entry(w).or_insert(0) += c;
+                }
+                big
+            });
+        total.sequences += sequences.len() as u64;
+        total.counts.reserve(local.len() / 4);
+        for (word, count) in local {
+            total.add(word, count);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_up_and_prune_reports() {
+        let pre = PreTokenizer::new("glm4").unwrap();
+        let counter = WordCounter::new(&pre);
+        let mut wc = WordCounts::new();
+        counter.count_batch(&["a a a b<|endoftext|>b", "a"], &mut wc);
+        assert_eq!(wc.get(b"a"), 2);
+        assert_eq!(wc.get(b" a"), 2);
+        assert_eq!(wc.get(b" b"), 1);
+        assert_eq!(wc.get(b"<|"), 1);
+        assert_eq!(wc.get(b"endoftext"), 1);
+        assert_eq!(wc.sequences, 2);
+        let before = wc.len() as u64;
+        wc.prune_to(100);
+        assert_eq!(
+            wc.len(),
+            2,
+            "only `a` and ` a` were seen twice; the rarest go first"
+        );
+        assert_eq!(wc.pruned.max_count, 1);
+        wc.prune_to(0);
+        assert!(wc.is_empty());
+        assert_eq!(wc.pruned.words, before);
+        assert_eq!(wc.pruned.occurrences, 9);
+        assert_eq!(wc.pruned.max_count, 2);
+    }
+}
