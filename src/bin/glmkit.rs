@@ -4,18 +4,15 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "glmkit",
-    version,
-    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data"
-)]
+#[command(name = "glmkit", version, about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
