@@ -91,8 +91,7 @@ fn splits_equal_fancy_regex_on_fixtures() {
 #[test]
 #[ignore]
 fn splits_equal_fancy_regex_on_shared_corpus() {
-    let root =
-        std::env::var("GLMKIT_SHARED_CORPUS").unwrap_or_else(|_| "/work/shared/corpus".into());
+    let root = std::env::var("GLMKIT_SHARED_CORPUS").unwrap_or_else(|_| "/work/shared/corpus".into());
     let files: Vec<_> = ["clean.jsonl.zst", "noisy.jsonl.zst", "neardup.jsonl.zst"]
         .iter()
         .map(|f| Path::new(&root).join(f))

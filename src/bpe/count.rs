@@ -183,11 +183,7 @@ mod tests {
         assert_eq!(wc.sequences, 2);
         let before = wc.len() as u64;
         wc.prune_to(100);
-        assert_eq!(
-            wc.len(),
-            2,
-            "only `a` and ` a` were seen twice; the rarest go first"
-        );
+        assert_eq!(wc.len(), 2, "only `a` and ` a` were seen twice; the rarest go first");
         assert_eq!(wc.pruned.max_count, 1);
         wc.prune_to(0);
         assert!(wc.is_empty());

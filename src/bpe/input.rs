@@ -9,19 +9,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
-    Record {
-        path: PathBuf,
-        line: u64,
-        message: String,
-    },
-    #[error(
-        "{path}: unsupported input format (expected .txt, .jsonl, .json, .jsonl.zst or .jsonl.gz)"
-    )]
+    Record { path: PathBuf, line: u64, message: String },
+    #[error("{path}: unsupported input format (expected .txt, .jsonl, .json, .jsonl.zst or .jsonl.gz)")]
     Format { path: PathBuf },
 }
 
@@ -167,19 +158,17 @@ fn read_file<E: From<InputError>>(
     let mut line_no = 0u64;
     loop {
         line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::InvalidData => InputError::Record {
-                    path: path.to_path_buf(),
-                    line: line_no + 1,
-                    message: "invalid UTF-8".into(),
-                },
-                _ => InputError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                },
-            })?;
+        let n = reader.read_line(&mut line).map_err(|source| match source.kind() {
+            std::io::ErrorKind::InvalidData => InputError::Record {
+                path: path.to_path_buf(),
+                line: line_no + 1,
+                message: "invalid UTF-8".into(),
+            },
+            _ => InputError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
         if n == 0 {
             break;
         }
@@ -192,16 +181,11 @@ fn read_file<E: From<InputError>>(
             line: line_no,
             message,
         };
-        let mut value: Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("not a JSON object: {e}")))?;
-        let obj = value
-            .as_object_mut()
-            .ok_or_else(|| bad("not a JSON object".into()))?;
+        let mut value: Value = serde_json::from_str(&line).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        let obj = value.as_object_mut().ok_or_else(|| bad("not a JSON object".into()))?;
         let text = match obj.remove(&options.text_field) {
             Some(Value::String(s)) => s,
-            Some(_) => {
-                return Err(bad(format!("field `{}` is not a string", options.text_field)).into())
-            }
+            Some(_) => return Err(bad(format!("field `{}` is not a string", options.text_field)).into()),
             None => return Err(bad(format!("no `{}` field", options.text_field)).into()),
         };
         let id = match obj.get(&options.id_field) {

@@ -13,8 +13,7 @@ pub const GLM4: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\
 /// OpenAI's cl100k_base pattern (identical to GLM-4's).
 pub const CL100K: &str = GLM4;
 /// GPT-2's pattern.
-pub const GPT2: &str =
-    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+pub const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 /// The lookahead tail this module implements by hand.
 const LOOKAHEAD_TAIL: &str = r"\s+(?!\S)|\s+";
@@ -24,10 +23,7 @@ pub enum PatternError {
     #[error("unknown pattern preset `{0}` (expected glm4, cl100k, gpt2 or a regex)")]
     UnknownPreset(String),
     #[error("pattern `{pattern}` does not compile: {source}")]
-    Compile {
-        pattern: String,
-        source: Box<regex::Error>,
-    },
+    Compile { pattern: String, source: Box<regex::Error> },
     #[error("pattern `{0}` uses a lookaround; only a trailing `\\s+(?!\\S)|\\s+` is supported")]
     Lookaround(String),
 }
@@ -87,11 +83,7 @@ impl PreTokenizer {
                 (compile(&pattern)?, None)
             }
         };
-        Ok(PreTokenizer {
-            pattern,
-            regex,
-            tail,
-        })
+        Ok(PreTokenizer { pattern, regex, tail })
     }
 
     /// The pattern as written in `tokenizer.json`.
@@ -102,11 +94,7 @@ impl PreTokenizer {
     /// The pieces of `text`, in order; they tile the text when the pattern matches every char
     /// (all presets do).
     pub fn pieces<'t>(&self, text: &'t str) -> Pieces<'_, 't> {
-        Pieces {
-            pre: self,
-            text,
-            at: 0,
-        }
+        Pieces { pre: self, text, at: 0 }
     }
 
     /// Where the match `start..end` must end instead, when `\s+(?!\S)` would have taken it
@@ -124,11 +112,7 @@ impl PreTokenizer {
         if last_start == 0 {
             return None; // one char: `\s+(?!\S)` fails and `\s+` takes it
         }
-        if tail
-            .head
-            .as_ref()
-            .is_some_and(|head| head.is_match(&text[start..]))
-        {
+        if tail.head.as_ref().is_some_and(|head| head.is_match(&text[start..])) {
             return None; // an earlier alternative produced this match
         }
         Some(start + last_start)
@@ -144,9 +128,7 @@ struct Tail {
 }
 
 fn has_lookaround(pattern: &str) -> bool {
-    ["(?=", "(?!", "(?<=", "(?<!"]
-        .iter()
-        .any(|l| pattern.contains(l))
+    ["(?=", "(?!", "(?<=", "(?<!"].iter().any(|l| pattern.contains(l))
 }
 
 /// Iterator over the pieces of a text.
@@ -166,11 +148,7 @@ impl<'t> Iterator for Pieces<'_, 't> {
             // An empty match (possible in custom patterns): step over one char.
             let step = self.text[end..].chars().next().map_or(1, char::len_utf8);
             self.at = end + step;
-            return if self.at > self.text.len() {
-                None
-            } else {
-                self.next()
-            };
+            return if self.at > self.text.len() { None } else { self.next() };
         }
         if let Some(shorter) = self.pre.gives_back_last_char(self.text, start, end) {
             end = shorter;
@@ -210,9 +188,6 @@ mod tests {
             PreTokenizer::new(r"(?=a)b|\s+"),
             Err(PatternError::Lookaround(_))
         ));
-        assert!(matches!(
-            PreTokenizer::new(r"[a"),
-            Err(PatternError::Compile { .. })
-        ));
+        assert!(matches!(PreTokenizer::new(r"[a"), Err(PatternError::Compile { .. })));
     }
 }

@@ -111,8 +111,7 @@ pub fn tokenize_to_megatron(
                 .ok_or_else(|| TokenizeError::NoEod(name.to_string()))?,
         ),
     };
-    let mut writer =
-        IndexedDatasetWriter::create(prefix, TokenDtype::for_vocab(encoder.vocab().len()))?;
+    let mut writer = IndexedDatasetWriter::create(prefix, TokenDtype::for_vocab(encoder.vocab().len()))?;
     let mut stats = TokenizeStats::default();
     input::for_each_batch(inputs, options, |batch: Vec<Record>| {
         let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
@@ -168,22 +167,14 @@ pub struct EvalReport {
     pub by_lang: BTreeMap<String, EvalFigures>,
 }
 
-pub fn evaluate(
-    inputs: &[PathBuf],
-    options: &InputOptions,
-    encoder: &Encoder,
-) -> Result<EvalReport, InputError> {
+pub fn evaluate(inputs: &[PathBuf], options: &InputOptions, encoder: &Encoder) -> Result<EvalReport, InputError> {
     let mut report = EvalReport::default();
     input::for_each_batch(inputs, options, |batch: Vec<Record>| {
         let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
         for (ids, r) in encoder.encode_batch(&texts).into_iter().zip(&batch) {
             report.all.add(&r.text, ids.len());
             let lang = r.lang.clone().unwrap_or_else(|| "unknown".into());
-            report
-                .by_lang
-                .entry(lang)
-                .or_default()
-                .add(&r.text, ids.len());
+            report.by_lang.entry(lang).or_default().add(&r.text, ids.len());
         }
         Ok::<(), InputError>(())
     })?;
