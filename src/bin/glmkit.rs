@@ -3,6 +3,9 @@
 
 use clap::{Parser, Subcommand};
 
+#[path = "glmkit/bpe.rs"]
+mod bpe;
+
 #[derive(Parser)]
 #[command(name = "glmkit", version, about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data")]
 struct Cli {
@@ -12,9 +15,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Byte-level BPE: train, encode, evaluate.
+    Bpe(bpe::BpeArgs),
+    /// Encode documents into a Megatron-LM indexed dataset (PREFIX.bin + PREFIX.idx).
+    Tokenize(bpe::TokenizeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Bpe(args) => bpe::run(args),
+        Command::Tokenize(args) => bpe::run_tokenize(args),
+    }
 }
