@@ -138,20 +138,21 @@ impl<'p> WordCounter<'p> {
 
     /// Counts a batch of sequences in parallel and adds the result to `total`.
     pub fn count_batch<S: AsRef<str> + Sync>(&self, sequences: &[S], total: &mut WordCounts) {
-        // Chunks of sequences, each counted into a borrowed map, then reduced pairwise.
+        // A few chunks per thread, each counted into a map borrowing the text, then merged
+        // pairwise (smaller into larger).
+        let chunks = rayon::current_num_threads() * 4;
+        let chunk_len = sequences.len().div_ceil(chunks).max(1);
         let local = sequences
-            .par_iter()
-            .with_min_len(64)
-            .fold(FxHashMap::default, |mut counts, s| {
-                self.count_into(s.as_ref(), &mut counts);
+            .par_chunks(chunk_len)
+            .map(|chunk| {
+                let mut counts = FxHashMap::default();
+                for s in chunk {
+                    self.count_into(s.as_ref(), &mut counts);
+                }
                 counts
             })
-            .reduce(FxHashMap::default, |mut a, b| {
-                let (small, mut big) = if a.len() < b.len() {
-                    (a, b)
-                } else {
-                    (b, std::mem::take(&mut a))
-                };
+            .reduce(FxHashMap::default, |a, b| {
+                let (small, mut big) = if a.len() < b.len() { (a, b) } else { (b, a) };
                 for (w, c) in small {
                     *big.entry(w).or_insert(0) += c;
                 }

@@ -42,6 +42,8 @@ pub struct InputOptions {
     pub txt_unit: TxtUnit,
     /// Approximate bytes of text per batch.
     pub batch_bytes: usize,
+    /// Whether records need ids (training does not; generating one per line costs time).
+    pub with_ids: bool,
 }
 
 impl Default for InputOptions {
@@ -51,6 +53,7 @@ impl Default for InputOptions {
             id_field: "id".into(),
             txt_unit: TxtUnit::File,
             batch_bytes: 8 << 20,
+            with_ids: true,
         }
     }
 }

@@ -199,7 +199,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         .cloned()
         .partition(|p| p.extension().is_some_and(|e| e == "counts"));
     std::fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
-    let options = a.read.options(TxtUnit::Line);
+    let options = InputOptions { with_ids: false, ..a.read.options(TxtUnit::Line) };
 
     if let Some(shard) = &a.shard {
         let shard = Shard::parse(shard).with_context(|| format!("--shard `{shard}`: expected i/n with i < n"))?;
