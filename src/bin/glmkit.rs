@@ -1,13 +1,24 @@
 //! The glmkit command line: parse, call the library, print. Each command group lives in its own
 //! module under `src/bin/glmkit/`.
 
-use clap::{Parser, Subcommand};
-
+// Command groups live in src/bin/glmkit/ (the binary's root is this file, hence the paths).
 #[path = "glmkit/bpe.rs"]
 mod bpe;
+#[path = "glmkit/common.rs"]
+mod common;
+#[path = "glmkit/corpus.rs"]
+mod corpus;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "glmkit", version, about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data")]
+#[command(
+    name = "glmkit",
+    version,
+    about = "Turn raw multilingual text corpora into GLM-4-ready pretraining data",
+    after_help = "Every command that writes documents writes OUT/kept, OUT/rejected, OUT/quarantine and \
+                  OUT/stats.json, and can run as shard i of n (--shard, or a Slurm array)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,6 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Convert between corpus formats and re-shard.
+    Convert(corpus::ConvertArgs),
+    /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
+    Stats(corpus::StatsArgs),
     /// Byte-level BPE: train, encode, evaluate.
     Bpe(bpe::BpeArgs),
     /// Encode documents into a Megatron-LM indexed dataset (PREFIX.bin + PREFIX.idx).
@@ -24,6 +39,8 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Convert(args) => corpus::convert(args),
+        Command::Stats(args) => corpus::stats(args),
         Command::Bpe(args) => bpe::run(args),
         Command::Tokenize(args) => bpe::run_tokenize(args),
     }

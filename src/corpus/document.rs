@@ -32,7 +32,13 @@ pub struct Document {
 impl Document {
     /// A document with no other fields, as read from plain text.
     pub fn new(id: impl Into<String>, text: impl Into<String>, source: Source) -> Self {
-        Document { id: id.into(), text: text.into(), meta: Map::new(), text_index: 0, source }
+        Document {
+            id: id.into(),
+            text: text.into(),
+            meta: Map::new(),
+            text_index: 0,
+            source,
+        }
     }
 
     /// Sets `glmkit.<key>` on this record.
@@ -44,7 +50,8 @@ impl Document {
         if !entry.is_object() {
             // An input field that happens to be called `glmkit` is kept under another name.
             let previous = std::mem::replace(entry, Value::Object(Map::new()));
-            self.meta.insert(format!("{ANNOTATION_KEY}_input"), previous);
+            self.meta
+                .insert(format!("{ANNOTATION_KEY}_input"), previous);
             return self.annotate(key, value);
         }
         if let Some(map) = entry.as_object_mut() {

@@ -1,5 +1,15 @@
-//! Steps, the sharded executor, stats and resume.
+//! Steps, the sharded executor, the output layout, stats and resume.
 
+mod executor;
+mod output;
+mod shard;
+mod stats;
 mod step;
 
+pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary, STOP_AFTER_ENV};
+pub use output::{
+    output_stems, part_name, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED,
+};
+pub use shard::ShardSpec;
+pub use stats::{Stats, StepStats};
 pub use step::{Rejection, Step, Verdict};

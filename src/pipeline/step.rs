@@ -18,7 +18,11 @@ pub struct Rejection {
 
 impl Rejection {
     pub fn new(step: impl Into<String>, reason: impl Into<String>) -> Self {
-        Rejection { step: step.into(), reason: reason.into(), details: Map::new() }
+        Rejection {
+            step: step.into(),
+            reason: reason.into(),
+            details: Map::new(),
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {

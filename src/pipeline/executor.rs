@@ -1,0 +1,438 @@
+//! The sharded, order-preserving parallel executor.
+//!
+//! Each input file is a unit of work. For one file, three threads form a pipeline: a reader
+//! walks the file and cuts it into bounded batches, the rayon pool decodes, runs the steps on
+//! and encodes each batch in parallel, and a writer compresses and writes the outputs in input
+//! order. Channels between them hold at most two batches, so memory is bounded by the batch
+//! size, not the corpus. Outputs depend only on the input and the options, never on the
+//! thread count: batches are cut by record count and bytes, parts by record count and bytes,
+//! and every parallel map keeps its input order.
+
+use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
+use super::{Rejection, Stats, Step, Verdict};
+use crate::corpus::{
+    parquet_column_types, ColumnTypes, CorpusError, CorpusReader, Document, Encoded, Format,
+    InputFile, PartLimits, PartWriter, Raw, ReadOptions, Record,
+};
+use crate::pipeline::ShardSpec;
+use rayon::prelude::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+
+/// Test hook: stop (with [`PipelineError::Interrupted`]) after this many files were processed,
+/// as a crash would, to test resume.
+pub const STOP_AFTER_ENV: &str = "GLMKIT_STOP_AFTER_SHARDS";
+
+/// How to run steps over a corpus.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub output: PathBuf,
+    /// Format of `kept/` and `rejected/` (quarantine is always JSONL).
+    pub format: Format,
+    pub read: ReadOptions,
+    /// Worker threads; `None` uses every core.
+    pub threads: Option<usize>,
+    pub shard: ShardSpec,
+    /// Redo files that already have a completion marker.
+    pub force: bool,
+    pub limits: PartLimits,
+    /// Records per batch at most.
+    pub batch_docs: usize,
+    /// Input bytes per batch at most.
+    pub batch_bytes: usize,
+    /// Show a progress bar (on a terminal) or log a line per file.
+    pub progress: Progress,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Quiet,
+    Log,
+    Bar,
+}
+
+impl RunOptions {
+    pub fn new(output: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            output: output.into(),
+            format: Format::JsonlZst,
+            read: ReadOptions::default(),
+            threads: None,
+            shard: ShardSpec::default(),
+            force: false,
+            limits: PartLimits::default(),
+            batch_docs: 4096,
+            batch_bytes: 16 << 20,
+            progress: Progress::Quiet,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start {threads} worker threads: {message}")]
+    Threads { threads: usize, message: String },
+    #[error("stopped after {0} files ({STOP_AFTER_ENV})")]
+    Interrupted(usize),
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// The files this shard owns, processed now or skipped as already done.
+    pub shard: Stats,
+    /// Everything finished in the output directory, all shards (as written to `stats.json`).
+    pub total: Stats,
+    pub processed_files: usize,
+    pub skipped_files: usize,
+}
+
+/// Runs `steps` over the files of `inputs` that belong to this shard.
+pub fn run(
+    inputs: &[InputFile],
+    steps: &[Box<dyn Step>],
+    options: &RunOptions,
+) -> Result<RunSummary, PipelineError> {
+    let layout = OutputLayout::create(&options.output).map_err(|e| io(&options.output, e))?;
+    let stems = output_stems(inputs);
+    let threads = options.threads.unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| PipelineError::Threads {
+            threads,
+            message: e.to_string(),
+        })?;
+    let stop_after: Option<usize> = std::env::var(STOP_AFTER_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok());
+
+    let mine: Vec<usize> = (0..inputs.len())
+        .filter(|&k| options.shard.owns(k))
+        .collect();
+    let progress = ProgressReport::new(
+        options.progress,
+        &mine.iter().map(|&k| &inputs[k]).collect::<Vec<_>>(),
+    );
+    let mut summary = RunSummary {
+        shard: Stats::default(),
+        total: Stats::default(),
+        processed_files: 0,
+        skipped_files: 0,
+    };
+    for k in mine {
+        let (input, stem) = (&inputs[k], &stems[k]);
+        if !options.force {
+            if let Some(marker) = layout.read_marker(stem) {
+                summary.shard.merge(&marker.stats);
+                summary.skipped_files += 1;
+                progress.file_done(input, &marker.stats, true);
+                continue;
+            }
+        }
+        if stop_after.is_some_and(|n| summary.processed_files >= n) {
+            return Err(PipelineError::Interrupted(summary.processed_files));
+        }
+        layout
+            .clear_outputs(stem, &[options.format, Format::Jsonl])
+            .map_err(|e| io(&layout.root, e))?;
+        let (stats, outputs) =
+            pool.install(|| process_file(input, stem, steps, options, &layout, &progress))?;
+        let outputs = outputs
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&layout.root)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let marker = Marker {
+            input: input.path.to_string_lossy().into_owned(),
+            stats,
+            outputs,
+        };
+        layout
+            .write_marker(stem, &marker)
+            .map_err(|e| io(&layout.root, e))?;
+        summary.shard.merge(&marker.stats);
+        summary.processed_files += 1;
+        progress.file_done(input, &marker.stats, false);
+    }
+    progress.finish();
+    summary.total = layout.total_stats().map_err(|e| io(&layout.root, e))?;
+    layout
+        .write_stats(&summary.total)
+        .map_err(|e| io(&layout.root, e))?;
+    Ok(summary)
+}
+
+fn io(path: &std::path::Path, source: std::io::Error) -> PipelineError {
+    PipelineError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One batch's outputs, encoded, in input order.
+#[derive(Default)]
+struct EncodedBatch {
+    kept: Vec<Encoded>,
+    rejected: Vec<Encoded>,
+    quarantine: Vec<Encoded>,
+}
+
+fn process_file(
+    input: &InputFile,
+    stem: &str,
+    steps: &[Box<dyn Step>],
+    options: &RunOptions,
+    layout: &OutputLayout,
+    progress: &ProgressReport,
+) -> Result<(Stats, Vec<PathBuf>), PipelineError> {
+    let reader = CorpusReader::open(input, &options.read)?;
+    let file = reader.file().clone();
+    let column_types: Arc<ColumnTypes> = Arc::new(match (input.format, options.format) {
+        (Format::Parquet, Format::Parquet) => parquet_column_types(&input.path)?,
+        _ => ColumnTypes::default(),
+    });
+    let writer = |kind: &str, format| {
+        PartWriter::new(&layout.dir(kind), stem, format, options.limits)
+            .map(|w| w.with_column_types(column_types.clone()))
+    };
+    let mut writers = [
+        writer(KEPT, options.format)?,
+        writer(REJECTED, options.format)?,
+        writer(QUARANTINE, Format::Jsonl)?,
+    ];
+
+    let (batch_tx, batch_rx) = sync_channel::<Vec<Raw>>(2);
+    let (out_tx, out_rx) = sync_channel::<EncodedBatch>(2);
+    let (batch_docs, batch_bytes) = (options.batch_docs.max(1), options.batch_bytes.max(1));
+    let mut stats = Stats {
+        files: 1,
+        ..Stats::default()
+    };
+
+    let outputs = std::thread::scope(|scope| -> Result<Vec<PathBuf>, PipelineError> {
+        scope.spawn(move || {
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            for raw in reader {
+                bytes += raw.size();
+                batch.push(raw);
+                if batch.len() >= batch_docs || bytes >= batch_bytes {
+                    bytes = 0;
+                    if batch_tx.send(std::mem::take(&mut batch)).is_err() {
+                        return; // the consumer stopped on an error
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = batch_tx.send(batch);
+            }
+        });
+        let writer_thread = scope.spawn(move || -> Result<Vec<PathBuf>, CorpusError> {
+            for batch in out_rx {
+                for (writer, records) in
+                    writers
+                        .iter_mut()
+                        .zip([batch.kept, batch.rejected, batch.quarantine])
+                {
+                    for record in records {
+                        writer.write(record)?;
+                    }
+                }
+            }
+            let mut written = Vec::new();
+            for writer in writers {
+                written.extend(writer.finish()?);
+            }
+            Ok(written)
+        });
+        for batch in batch_rx {
+            let records: Vec<Record> = batch
+                .into_par_iter()
+                .map(|raw| raw.decode(&file, &options.read))
+                .collect();
+            let encoded = run_batch(records, steps, options, &mut stats);
+            progress.batch_done(&stats);
+            if out_tx.send(encoded).is_err() {
+                break; // the writer failed; its error is reported below
+            }
+        }
+        drop(out_tx);
+        Ok(writer_thread
+            .join()
+            .expect("the writer thread does not panic")?)
+    })?;
+    Ok((stats, outputs))
+}
+
+/// Runs the steps over one batch and encodes what goes where.
+fn run_batch(
+    records: Vec<Record>,
+    steps: &[Box<dyn Step>],
+    options: &RunOptions,
+    stats: &mut Stats,
+) -> EncodedBatch {
+    let mut out = EncodedBatch::default();
+    // (position in batch, document)
+    let mut live: Vec<(usize, Document)> = Vec::with_capacity(records.len());
+    for (position, record) in records.into_iter().enumerate() {
+        match record {
+            Record::Doc(doc) => {
+                stats.read += 1;
+                stats.text_bytes_read += doc.text.len() as u64;
+                live.push((position, doc));
+            }
+            Record::Quarantined(q) => {
+                stats.read += 1;
+                stats.quarantined += 1;
+                *stats
+                    .quarantine_by_reason
+                    .entry(q.reason.to_string())
+                    .or_default() += 1;
+                out.quarantine.push(json_line(&q));
+            }
+            Record::Break(b) => {
+                out.quarantine.push(json_line(&serde_json::json!({
+                    "source": b.file, "reason": "stream_break", "offset": b.offset, "error": b.error,
+                })));
+                stats.breaks.push(b);
+            }
+        }
+    }
+    let mut removed: Vec<(usize, Document, Rejection)> = Vec::new();
+    for step in steps {
+        let step_stats = stats.by_step.entry(step.name().to_string()).or_default();
+        step_stats.seen += live.len() as u64;
+        let (positions, mut docs): (Vec<usize>, Vec<Document>) = live.into_iter().unzip();
+        let verdicts = step.apply_batch(&mut docs);
+        assert_eq!(
+            verdicts.len(),
+            docs.len(),
+            "step `{}` returned a verdict per document",
+            step.name()
+        );
+        live = Vec::with_capacity(docs.len());
+        for ((position, doc), verdict) in positions.into_iter().zip(docs).zip(verdicts) {
+            match verdict {
+                Verdict::Keep => live.push((position, doc)),
+                Verdict::Reject(rejection) => {
+                    step_stats.rejected += 1;
+                    removed.push((position, doc, rejection));
+                }
+            }
+        }
+    }
+    removed.sort_by_key(|(position, ..)| *position);
+    stats.kept += live.len() as u64;
+    stats.text_bytes_kept += live.iter().map(|(_, d)| d.text.len() as u64).sum::<u64>();
+    stats.rejected += removed.len() as u64;
+    for (_, _, rejection) in &removed {
+        *stats.by_reason.entry(rejection.reason.clone()).or_default() += 1;
+    }
+    let text_field = options.read.text_field.as_str();
+    let format = options.format;
+    out.kept = live
+        .into_par_iter()
+        .map(|(_, doc)| encode(&doc, text_field, format))
+        .collect();
+    out.rejected = removed
+        .into_par_iter()
+        .map(|(_, mut doc, rejection)| {
+            doc.annotate("step", rejection.step);
+            doc.annotate("reason", rejection.reason);
+            if !rejection.details.is_empty() {
+                doc.annotate("details", Value::Object(rejection.details));
+            }
+            encode(&doc, text_field, format)
+        })
+        .collect();
+    out
+}
+
+fn encode(doc: &Document, text_field: &str, format: Format) -> Encoded {
+    if format == Format::Parquet {
+        Encoded::Fields(doc.to_record(text_field))
+    } else {
+        Encoded::Line(doc.to_json_line(text_field))
+    }
+}
+
+fn json_line(value: &impl serde::Serialize) -> Encoded {
+    let mut line = serde_json::to_vec(value).expect("quarantine records serialize");
+    line.push(b'\n');
+    Encoded::Line(line)
+}
+
+/// Progress on a terminal (a bar over input bytes) or as log lines.
+struct ProgressReport {
+    mode: Progress,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ProgressReport {
+    fn new(mode: Progress, files: &[&InputFile]) -> Self {
+        let bar = (mode == Progress::Bar).then(|| {
+            let total: u64 = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(&f.path).ok())
+                .map(|m| m.len())
+                .sum();
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        ProgressReport { mode, bar }
+    }
+
+    fn batch_done(&self, stats: &Stats) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} read, {} kept", stats.read, stats.kept));
+        }
+    }
+
+    fn file_done(&self, input: &InputFile, stats: &Stats, skipped: bool) {
+        let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => bar.inc(size),
+            (None, Progress::Log) => eprintln!(
+                "{} {}: read {} kept {} rejected {} quarantined {}{}",
+                if skipped { "skipped (done)" } else { "done" },
+                input.path.display(),
+                stats.read,
+                stats.kept,
+                stats.rejected,
+                stats.quarantined,
+                if stats.breaks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" BROKEN: {}", stats.breaks[0].error)
+                },
+            ),
+            _ => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
