@@ -163,15 +163,34 @@ fn memory_cap_prunes_and_says_so() {
 }
 
 #[test]
-fn bad_input_is_named() {
+fn bad_records_are_skipped_and_named() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(&bad, "{\"text\": \"ok\"}\n{\"text\": 5}\n").unwrap();
+    std::fs::write(&bad, "{\"text\": \"ok ok\"}\n{\"text\": 5}\n").unwrap();
+    let (_, stderr) = glmkit(&[
+        "bpe",
+        "train",
+        bad.to_str().unwrap(),
+        "--vocab-size",
+        "300",
+        "--output",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        stderr.contains("skipped 1 records") && stderr.contains("bad.jsonl:2: text_not_string"),
+        "{stderr}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("train_report.json")).unwrap()).unwrap();
+    assert_eq!(report["quarantined"], 1);
+    assert_eq!(report["documents"], 1);
+
+    // A missing input is an error naming it.
     let out = Command::new(env!("CARGO_BIN_EXE_glmkit"))
         .args([
             "bpe",
             "train",
-            bad.to_str().unwrap(),
+            "/nonexistent/x.jsonl",
             "--vocab-size",
             "300",
             "--output",
@@ -180,9 +199,5 @@ fn bad_input_is_named() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains("bad.jsonl:2") && stderr.contains("not a string"),
-        "{stderr}"
-    );
+    assert!(String::from_utf8(out.stderr).unwrap().contains("/nonexistent/x.jsonl"));
 }

@@ -5,15 +5,26 @@
 use glmkit::bpe::formats::{
     read_tiktoken, read_tokenizer_json, write_tiktoken, write_tokenizer_json, GLM4_SPECIAL_TOKENS,
 };
-use glmkit::bpe::input::{InputOptions, TxtUnit};
+use glmkit::bpe::input::InputOptions;
 use glmkit::bpe::megatron::read_indexed_dataset;
-use glmkit::bpe::stages::{count_inputs, tokenize_to_megatron, Shard};
+use glmkit::bpe::stages::{count_inputs, tokenize_to_megatron};
 use glmkit::bpe::{train, Encoder, PreTokenizer, TrainerConfig, Vocabulary};
+use glmkit::corpus::{expand_inputs, InputFile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpe").join(name)
+}
+
+fn files(paths: &[PathBuf]) -> Vec<InputFile> {
+    expand_inputs(
+        &paths
+            .iter()
+            .map(|p| p.to_string_lossy().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
 }
 
 fn documents() -> Vec<String> {
@@ -38,10 +49,10 @@ fn trained(pattern: &str, vocab_size: usize) -> Vocabulary {
     let pre = PreTokenizer::new(pattern).unwrap();
     let inputs = [fixture("mixed.jsonl"), fixture("zh.jsonl"), fixture("en.txt")];
     let options = InputOptions {
-        txt_unit: TxtUnit::Line,
+        txt_lines: true,
         ..Default::default()
     };
-    let counts = count_inputs(&inputs, &options, &pre, Shard::ALL, None).unwrap();
+    let (counts, _) = count_inputs(&files(&inputs), &options, &pre, None).unwrap();
     let specials = GLM4_SPECIAL_TOKENS.iter().map(|s| s.to_string()).collect();
     train(
         &counts,
@@ -144,7 +155,7 @@ fn megatron_dataset_holds_the_encoded_documents() {
     let prefix = dir.path().join("shard");
     let inputs = [fixture("mixed.jsonl"), fixture("zh.jsonl")];
     let stats = tokenize_to_megatron(
-        &inputs,
+        &files(&inputs),
         &InputOptions::default(),
         &encoder,
         &prefix,

@@ -3,9 +3,11 @@
 //! initial alphabet) on several real and synthetic corpora, sizes and options.
 
 use glmkit::bpe::formats::to_tokenizer_json;
-use glmkit::bpe::input::{InputOptions, TxtUnit};
-use glmkit::bpe::stages::{count_inputs, Shard};
+use glmkit::bpe::input::InputOptions;
+use glmkit::bpe::stages::{count_inputs, shard_files};
 use glmkit::bpe::{train, PreTokenizer, TrainerConfig, WordCounter, WordCounts};
+use glmkit::corpus::{expand_inputs, InputFile};
+use glmkit::pipeline::ShardSpec;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
@@ -18,6 +20,16 @@ use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpe").join(name)
+}
+
+fn files(paths: &[PathBuf]) -> Vec<InputFile> {
+    expand_inputs(
+        &paths
+            .iter()
+            .map(|p| p.to_string_lossy().to_string())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
 }
 
 fn texts(name: &str) -> Vec<String> {
@@ -178,11 +190,11 @@ fn text_file_lines_match_train_from_files() {
     };
     let pre = PreTokenizer::new("glm4").unwrap();
     let options = InputOptions {
-        txt_unit: TxtUnit::Line,
+        txt_lines: true,
         batch_bytes: 4096,
         ..Default::default()
     };
-    let counts = count_inputs(&[path.clone()], &options, &pre, Shard::ALL, None).unwrap();
+    let (counts, _) = count_inputs(&files(&[path.clone()]), &options, &pre, None).unwrap();
     let ours = to_tokenizer_json(&train(&counts, &c, pre.pattern()));
 
     let (mut tokenizer, mut trainer) = hf(pre.pattern(), &c);
@@ -193,28 +205,30 @@ fn text_file_lines_match_train_from_files() {
     assert_same(&ours, &theirs, "en.txt 1000 min_frequency 2");
 }
 
-/// Counting in shards and merging the shard files gives the same vocabulary as one count.
+/// Counting in shards (of input files) and merging the shard files gives the same vocabulary
+/// as one count.
 #[test]
 fn shard_counts_merge_to_the_whole() {
     use glmkit::bpe::count_file::{read_count_file, write_count_file};
-    let inputs = vec![fixture("mixed.jsonl"), fixture("zh.jsonl")];
     let pre = PreTokenizer::new("glm4").unwrap();
-    // Tiny batches and blocks would be needed to spread 58 documents; the block is 1024
-    // sequences, so shards of lines from en.txt (1304 lines) are used as well.
-    let mut all_inputs = inputs.clone();
-    all_inputs.push(fixture("en.txt"));
+    let all = files(&[
+        fixture("mixed.jsonl"),
+        fixture("zh.jsonl"),
+        fixture("en.txt"),
+        fixture("edge.jsonl"),
+    ]);
     let options = InputOptions {
-        txt_unit: TxtUnit::Line,
+        txt_lines: true,
         batch_bytes: 8192,
         ..Default::default()
     };
-    let whole = count_inputs(&all_inputs, &options, &pre, Shard::ALL, None).unwrap();
+    let (whole, _) = count_inputs(&all, &options, &pre, None).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut merged = WordCounts::new();
     for i in 0..3 {
-        let shard = Shard { index: i, count: 3 };
-        let part = count_inputs(&all_inputs, &options, &pre, shard, None).unwrap();
-        let file = dir.path().join(format!("counts-{i}.bin"));
+        let shard = ShardSpec::new(i, 3).unwrap();
+        let (part, _) = count_inputs(&shard_files(&all, shard), &options, &pre, None).unwrap();
+        let file = dir.path().join(format!("counts-{i}.counts"));
         write_count_file(&file, &part, pre.pattern(), &shard.to_string()).unwrap();
         let (header, back) = read_count_file(&file).unwrap();
         assert_eq!(header.shard, shard.to_string());
@@ -226,7 +240,7 @@ fn shard_counts_merge_to_the_whole() {
     assert_eq!(train(&merged, &c, pre.pattern()), train(&whole, &c, pre.pattern()));
 
     // A truncated file is refused.
-    let file = dir.path().join("counts-0.bin");
+    let file = dir.path().join("counts-0.counts");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() - 5]).unwrap();
     assert!(read_count_file(&file).is_err());

@@ -3,65 +3,39 @@
 
 use super::count::{WordCounter, WordCounts};
 use super::encode::Encoder;
-use super::input::{self, InputError, InputOptions, Record};
+use super::input::{self, lang_of, InputError, InputOptions, ReadSummary};
 use super::megatron::{IndexedDatasetWriter, MegatronError, TokenDtype};
 use super::pattern::PreTokenizer;
+use crate::corpus::{Document, InputFile};
+use crate::pipeline::ShardSpec;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Sequences are dealt to shards in blocks of this many, in input order.
-pub const SHARD_BLOCK: u64 = 1024;
-
-/// Which part of the input a run handles: shard `index` of `count` (0-based).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
+/// The input files of shard `i` of `n`: every `n`-th file from the `i`-th, as in every sharded
+/// glmkit command (split a single large file with `glmkit convert` to spread it).
+pub fn shard_files(files: &[InputFile], shard: ShardSpec) -> Vec<InputFile> {
+    files
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .map(|(_, f)| f.clone())
+        .collect()
 }
 
-impl Shard {
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
-
-    /// Parses `i/n`.
-    pub fn parse(s: &str) -> Option<Shard> {
-        let (i, n) = s.split_once('/')?;
-        let (index, count) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
-        (count > 0 && index < count).then_some(Shard { index, count })
-    }
-
-    fn owns(&self, sequence: u64) -> bool {
-        (sequence / SHARD_BLOCK) % self.count == self.index
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-/// Counts the pre-tokens of this shard's sequences. With `max_memory`, the table is pruned of
-/// its rarest words whenever its estimate passes the cap (down to three quarters of it), and the
+/// Counts the pre-tokens of the files' sequences. With `max_memory`, the table is pruned of its
+/// rarest words whenever its estimate passes the cap (down to three quarters of it), and the
 /// result records what was dropped.
 pub fn count_inputs(
-    inputs: &[PathBuf],
+    files: &[InputFile],
     options: &InputOptions,
     pre: &PreTokenizer,
-    shard: Shard,
     max_memory: Option<usize>,
-) -> Result<WordCounts, InputError> {
+) -> Result<(WordCounts, ReadSummary), InputError> {
     let counter = WordCounter::new(pre);
     let mut total = WordCounts::new();
-    let mut sequence = 0u64;
-    input::for_each_batch(inputs, options, |batch: Vec<Record>| {
-        let mine: Vec<String> = batch
-            .into_iter()
-            .filter_map(|r| {
-                sequence += 1;
-                shard.owns(sequence - 1).then_some(r.text)
-            })
-            .collect();
-        counter.count_batch(&mine, &mut total);
+    let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
+        let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
+        counter.count_batch(&texts, &mut total);
         if let Some(cap) = max_memory {
             if total.memory_estimate() > cap {
                 total.prune_to(cap / 4 * 3);
@@ -69,7 +43,7 @@ pub fn count_inputs(
         }
         Ok::<(), InputError>(())
     })?;
-    Ok(total)
+    Ok((total, summary))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,12 +62,14 @@ pub struct TokenizeStats {
     pub documents: u64,
     pub tokens: u64,
     pub bytes: u64,
+    /// Records the readers quarantined (not in the dataset).
+    pub quarantined: u64,
 }
 
 /// Encodes every document into a Megatron indexed dataset at `prefix`, optionally ending each
 /// document with `eod` (by default `<|endoftext|>`).
 pub fn tokenize_to_megatron(
-    inputs: &[PathBuf],
+    files: &[InputFile],
     options: &InputOptions,
     encoder: &Encoder,
     prefix: &Path,
@@ -113,8 +89,8 @@ pub fn tokenize_to_megatron(
     };
     let mut writer = IndexedDatasetWriter::create(prefix, TokenDtype::for_vocab(encoder.vocab().len()))?;
     let mut stats = TokenizeStats::default();
-    input::for_each_batch(inputs, options, |batch: Vec<Record>| {
-        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
+    let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
+        let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
         for (ids, text) in encoder.encode_batch(&texts).into_iter().zip(&texts) {
             let mut ids = ids;
             ids.extend(eod_id);
@@ -126,6 +102,7 @@ pub fn tokenize_to_megatron(
         Ok::<(), TokenizeError>(())
     })?;
     writer.finish()?;
+    stats.quarantined = summary.quarantined;
     Ok(stats)
 }
 
@@ -164,20 +141,23 @@ impl EvalFigures {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct EvalReport {
     pub all: EvalFigures,
+    /// Records the readers quarantined (not counted above).
+    pub quarantined: u64,
     pub by_lang: BTreeMap<String, EvalFigures>,
 }
 
-pub fn evaluate(inputs: &[PathBuf], options: &InputOptions, encoder: &Encoder) -> Result<EvalReport, InputError> {
+pub fn evaluate(files: &[InputFile], options: &InputOptions, encoder: &Encoder) -> Result<EvalReport, InputError> {
     let mut report = EvalReport::default();
-    input::for_each_batch(inputs, options, |batch: Vec<Record>| {
-        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
-        for (ids, r) in encoder.encode_batch(&texts).into_iter().zip(&batch) {
-            report.all.add(&r.text, ids.len());
-            let lang = r.lang.clone().unwrap_or_else(|| "unknown".into());
-            report.by_lang.entry(lang).or_default().add(&r.text, ids.len());
+    let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
+        let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
+        for (ids, doc) in encoder.encode_batch(&texts).into_iter().zip(&batch) {
+            report.all.add(&doc.text, ids.len());
+            let lang = lang_of(doc).unwrap_or("unknown").to_string();
+            report.by_lang.entry(lang).or_default().add(&doc.text, ids.len());
         }
         Ok::<(), InputError>(())
     })?;
+    report.quarantined = summary.quarantined;
     report.all.finish();
     report.by_lang.values_mut().for_each(EvalFigures::finish);
     Ok(report)

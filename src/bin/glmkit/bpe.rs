@@ -4,10 +4,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use glmkit::bpe::count_file::{read_count_file, write_count_file};
 use glmkit::bpe::formats::{read_vocabulary, write_tiktoken, write_tokenizer_json, GLM4_SPECIAL_TOKENS};
-use glmkit::bpe::input::{self, InputOptions, Record, TxtUnit};
-use glmkit::bpe::stages::{count_inputs, evaluate, tokenize_to_megatron, Shard};
+use glmkit::bpe::input::{InputOptions, ReadSummary};
+use glmkit::bpe::stages::{count_inputs, evaluate, shard_files, tokenize_to_megatron};
 use glmkit::bpe::{train, Encoder, PreTokenizer, TrainerConfig, WordCounts};
-use std::io::Write;
+use glmkit::corpus::{expand_inputs, InputFile, ReadOptions};
+use glmkit::pipeline::ShardSpec;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -41,11 +43,14 @@ struct ReadArgs {
 }
 
 impl ReadArgs {
-    fn options(&self, txt_unit: TxtUnit) -> InputOptions {
-        InputOptions {
+    fn options(&self, txt_lines: bool) -> InputOptions {
+        let read = ReadOptions {
             text_field: self.text_field.clone(),
             id_field: self.id_field.clone(),
-            txt_unit,
+        };
+        InputOptions {
+            read,
+            txt_lines,
             ..Default::default()
         }
     }
@@ -63,10 +68,10 @@ impl ReadArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// Text (.txt: one sequence per line; .jsonl[.zst|.gz]: one per document) or word-count
-    /// files (`.counts`, written with --shard) to merge.
+    /// Files, directories or globs: text (.txt: one sequence per line; .jsonl[.zst|.gz],
+    /// .parquet: one per document) or word-count files (`.counts`, written with --shard).
     #[arg(required = true)]
-    inputs: Vec<PathBuf>,
+    inputs: Vec<String>,
     /// Vocabulary size, special tokens and the 256 byte symbols included.
     #[arg(long)]
     vocab_size: Option<usize>,
@@ -86,9 +91,10 @@ struct TrainArgs {
     /// Longest token (in bytes) a merge may create.
     #[arg(long)]
     max_token_length: Option<usize>,
-    /// Only count this shard's sequences (`i/n`, 0-based) and write its word counts.
-    #[arg(long)]
-    shard: Option<String>,
+    /// Only count the input files of shard i of n (every n-th file from the i-th) and write
+    /// their word counts.
+    #[arg(long, value_name = "i/n")]
+    shard: Option<ShardSpec>,
     /// Cap on the word table (e.g. 512M, 4G); the rarest words are pruned and reported.
     #[arg(long)]
     max_memory: Option<String>,
@@ -101,8 +107,8 @@ struct EncodeArgs {
     /// tokenizer.json or a tiktoken rank file.
     #[arg(long)]
     tokenizer: PathBuf,
-    /// Inputs; none or `-`: standard input, one document per line.
-    inputs: Vec<PathBuf>,
+    /// Files, directories or globs; none or `-`: standard input, one document per line.
+    inputs: Vec<String>,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -112,7 +118,7 @@ struct EvalArgs {
     #[arg(long)]
     tokenizer: PathBuf,
     #[arg(required = true)]
-    inputs: Vec<PathBuf>,
+    inputs: Vec<String>,
     #[command(flatten)]
     read: ReadArgs,
 }
@@ -120,8 +126,9 @@ struct EvalArgs {
 /// `glmkit tokenize`: encode documents into a Megatron-LM indexed dataset.
 #[derive(Args)]
 pub struct TokenizeArgs {
+    /// Files, directories or globs; every document becomes one sequence.
     #[arg(required = true)]
-    inputs: Vec<PathBuf>,
+    inputs: Vec<String>,
     #[arg(long)]
     tokenizer: PathBuf,
     /// Writes PREFIX.bin and PREFIX.idx.
@@ -188,25 +195,35 @@ fn special_tokens(arg: Option<&str>) -> Result<Vec<String>> {
         .collect())
 }
 
+fn report_read(summary: &ReadSummary) {
+    if summary.quarantined > 0 {
+        eprintln!("skipped {} records that are not documents, e.g.:", summary.quarantined);
+        for example in &summary.quarantine_examples {
+            eprintln!("  {example}");
+        }
+    }
+}
+
 fn run_train(a: TrainArgs) -> Result<()> {
     a.read.init_threads()?;
     let started = Instant::now();
     let pre = PreTokenizer::new(&a.pattern)?;
     let max_memory = a.max_memory.as_deref().map(parse_size).transpose()?;
-    let (count_files, texts): (Vec<PathBuf>, Vec<PathBuf>) = a
-        .inputs
-        .iter()
-        .cloned()
-        .partition(|p| p.extension().is_some_and(|e| e == "counts"));
+    let (count_files, texts): (Vec<String>, Vec<String>) =
+        a.inputs.iter().cloned().partition(|p| p.ends_with(".counts"));
+    let texts: Vec<InputFile> = if texts.is_empty() {
+        vec![]
+    } else {
+        expand_inputs(&texts)?
+    };
     std::fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
-    let options = InputOptions { with_ids: false, ..a.read.options(TxtUnit::Line) };
+    let options = a.read.options(true);
 
-    if let Some(shard) = &a.shard {
-        let shard = Shard::parse(shard).with_context(|| format!("--shard `{shard}`: expected i/n with i < n"))?;
+    if let Some(shard) = a.shard {
         if !count_files.is_empty() {
             bail!("--shard counts text inputs; pass .counts files to a run without --shard");
         }
-        let counts = count_inputs(&texts, &options, &pre, shard, max_memory)?;
+        let (counts, read) = count_inputs(&shard_files(&texts, shard), &options, &pre, max_memory)?;
         let file = a
             .output
             .join(format!("word-counts-{}-of-{}.counts", shard.index, shard.count));
@@ -218,22 +235,18 @@ fn run_train(a: TrainArgs) -> Result<()> {
             file.display(),
             started.elapsed().as_secs_f64()
         );
+        report_read(&read);
         report_pruned(&counts);
         return Ok(());
     }
 
     let vocab_size = a.vocab_size.context("--vocab-size is required to train")?;
-    let mut counts = if texts.is_empty() {
-        WordCounts::new()
-    } else {
-        count_inputs(&texts, &options, &pre, Shard::ALL, max_memory)?
-    };
+    let (mut counts, read) = count_inputs(&texts, &options, &pre, max_memory)?;
     for file in &count_files {
-        let (header, part) = read_count_file(file)?;
+        let (header, part) = read_count_file(Path::new(file))?;
         if header.pattern != pre.pattern() {
             bail!(
-                "{}: counted with pattern `{}`, but training uses `{}`",
-                file.display(),
+                "{file}: counted with pattern `{}`, but training uses `{}`",
                 header.pattern,
                 pre.pattern()
             );
@@ -263,6 +276,8 @@ fn run_train(a: TrainArgs) -> Result<()> {
         "min_frequency": a.min_frequency,
         "max_token_length": a.max_token_length,
         "special_tokens": config.special_tokens,
+        "documents": read.documents,
+        "quarantined": read.quarantined,
         "sequences": counts.sequences,
         "distinct_words": counts.len(),
         "pruned": counts.pruned,
@@ -284,6 +299,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         counted,
         trained - counted
     );
+    report_read(&read);
     report_pruned(&counts);
     Ok(())
 }
@@ -312,44 +328,64 @@ fn load_encoder(path: &Path) -> Result<Encoder> {
     Ok(Encoder::new(vocab)?)
 }
 
+fn write_ids(out: &mut impl Write, id: &str, ids: &[u32]) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, &serde_json::json!({"id": id, "ids": ids}))?;
+    out.write_all(b"\n")
+}
+
 fn run_encode(a: EncodeArgs) -> Result<()> {
     a.read.init_threads()?;
     let encoder = load_encoder(&a.tokenizer)?;
-    let stdin = a.inputs.is_empty() || a.inputs == [PathBuf::from("-")];
-    let inputs = if stdin {
-        vec![PathBuf::from("-")]
-    } else {
-        a.inputs.clone()
-    };
-    let mut options = a.read.options(if stdin { TxtUnit::Line } else { TxtUnit::File });
-    if stdin {
-        options.batch_bytes = 1 << 20;
-    }
     let out = std::io::stdout();
-    let mut out = std::io::BufWriter::new(out.lock());
-    input::for_each_batch(&inputs, &options, |mut batch: Vec<Record>| {
-        if stdin {
-            for r in &mut batch {
-                let trimmed = r.text.trim_end_matches('\n').trim_end_matches('\r').len();
-                r.text.truncate(trimmed);
-                r.id = r.id.trim_start_matches("-:").to_string();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out.lock());
+    let result = if a.inputs.is_empty() || a.inputs == ["-"] {
+        // Standard input: one document per line (without its line ending), ids 1, 2, ...
+        let mut batch: Vec<String> = Vec::new();
+        let mut first = 1u64;
+        let mut lines = std::io::stdin().lock().lines();
+        loop {
+            let line = lines.next().transpose().context("reading standard input")?;
+            let end = line.is_none();
+            batch.extend(line.map(|l| l.trim_end_matches('\r').to_string()));
+            if batch.len() < 4096 && !end {
+                continue;
+            }
+            for (k, ids) in encoder.encode_batch(&batch).iter().enumerate() {
+                write_ids(&mut out, &(first + k as u64).to_string(), ids)?;
+            }
+            first += batch.len() as u64;
+            batch.clear();
+            if end {
+                break;
             }
         }
-        let texts: Vec<&str> = batch.iter().map(|r| r.text.as_str()).collect();
-        for (ids, r) in encoder.encode_batch(&texts).into_iter().zip(&batch) {
-            serde_json::to_writer(&mut out, &serde_json::json!({"id": r.id, "ids": ids}))?;
-            out.write_all(b"\n")?;
+        Ok(())
+    } else {
+        let files = expand_inputs(&a.inputs)?;
+        let read = glmkit::bpe::input::for_each_batch(&files, &a.read.options(false), |batch| {
+            let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
+            for (ids, doc) in encoder.encode_batch(&texts).iter().zip(&batch) {
+                write_ids(&mut out, &doc.id, ids)?;
+            }
+            Ok::<(), anyhow::Error>(())
+        });
+        read.map(|summary| report_read(&summary))
+    };
+    match result.and_then(|_| Ok(out.flush()?)) {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
         }
-        Ok::<(), anyhow::Error>(())
-    })?;
-    out.flush()?;
-    Ok(())
+        other => other,
+    }
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {
     a.read.init_threads()?;
     let encoder = load_encoder(&a.tokenizer)?;
-    let report = evaluate(&a.inputs, &a.read.options(TxtUnit::File), &encoder)?;
+    let report = evaluate(&expand_inputs(&a.inputs)?, &a.read.options(false), &encoder)?;
     print_line(&serde_json::to_string_pretty(&report)?)
 }
 
@@ -357,6 +393,12 @@ pub fn run_tokenize(a: TokenizeArgs) -> Result<()> {
     a.read.init_threads()?;
     let encoder = load_encoder(&a.tokenizer)?;
     let eod = a.append_eod.then_some(a.eod_token.as_str());
-    let stats = tokenize_to_megatron(&a.inputs, &a.read.options(TxtUnit::File), &encoder, &a.output, eod)?;
+    let stats = tokenize_to_megatron(
+        &expand_inputs(&a.inputs)?,
+        &a.read.options(false),
+        &encoder,
+        &a.output,
+        eod,
+    )?;
     print_line(&serde_json::to_string(&stats)?)
 }
