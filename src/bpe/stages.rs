@@ -64,6 +64,8 @@ pub struct TokenizeStats {
     pub bytes: u64,
     /// Records the readers quarantined (not in the dataset).
     pub quarantined: u64,
+    /// Wall seconds spent encoding (reading and writing excluded).
+    pub encode_seconds: f64,
 }
 
 /// Encodes every document into a Megatron indexed dataset at `prefix`, optionally ending each
@@ -91,7 +93,10 @@ pub fn tokenize_to_megatron(
     let mut stats = TokenizeStats::default();
     let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
         let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
-        for (ids, text) in encoder.encode_batch(&texts).into_iter().zip(&texts) {
+        let started = std::time::Instant::now();
+        let encoded = encoder.encode_batch(&texts);
+        stats.encode_seconds += started.elapsed().as_secs_f64();
+        for (ids, text) in encoded.into_iter().zip(&texts) {
             let mut ids = ids;
             ids.extend(eod_id);
             stats.documents += 1;
