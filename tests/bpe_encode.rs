@@ -186,3 +186,77 @@ fn megatron_dataset_holds_the_encoded_documents() {
     let bin = std::fs::metadata(dir.path().join("shard.bin")).unwrap().len();
     assert_eq!(bin, 2 * stats.tokens);
 }
+
+/// Random text from a palette of troublesome chars: ids equal the tokenizers crate's and decode
+/// back to the text.
+#[test]
+fn random_text_round_trips_and_matches() {
+    let vocab = trained("glm4", 2000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    write_tokenizer_json(&vocab, &path).unwrap();
+    let hf = tokenizers::Tokenizer::from_file(&path).unwrap();
+    let encoder = Encoder::new(vocab).unwrap();
+    let palette: Vec<&str> = vec![
+        "a",
+        "Z",
+        "7",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\u{3000}",
+        "\u{a0}",
+        "\u{2003}",
+        "'s",
+        "'LL",
+        "中",
+        "文",
+        "，",
+        "😀",
+        "👩\u{200d}👩",
+        "e\u{301}",
+        "ё",
+        "ß",
+        "\u{0}",
+        "\u{7f}",
+        "\u{85}",
+        "\u{2028}",
+        "<|endoftext|>",
+        "[gMASK]",
+        "<sop>",
+        "...",
+        "-",
+        "1234",
+        "ﬁ",
+        "\u{feff}",
+        "한",
+        "ا",
+        "\u{10ffff}",
+    ];
+    let mut state = 0x2545F4914F6CDD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..300 {
+        let len = (next() % 40) as usize;
+        let text: String = (0..len)
+            .map(|_| palette[(next() % palette.len() as u64) as usize])
+            .collect();
+        let ids = encoder.encode(&text);
+        assert_eq!(
+            encoder.decode_bytes(&ids).unwrap(),
+            text.as_bytes(),
+            "round trip of {text:?}"
+        );
+        assert_eq!(
+            ids,
+            hf.encode(text.as_str(), false).unwrap().get_ids(),
+            "ids of {text:?}"
+        );
+    }
+}
