@@ -13,6 +13,9 @@ use rustc_hash::FxHashMap;
 /// hash-table slot and load factor).
 const ENTRY_OVERHEAD: usize = 48;
 
+/// Line-per-sequence text is counted in chunks of about this many bytes.
+const LINE_CHUNK: usize = 1 << 20;
+
 /// What a memory cap removed, so a report can state it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pruned {
@@ -138,16 +141,51 @@ impl<'p> WordCounter<'p> {
 
     /// Counts a batch of sequences in parallel and adds the result to `total`.
     pub fn count_batch<S: AsRef<str> + Sync>(&self, sequences: &[S], total: &mut WordCounts) {
+        let texts: Vec<(&str, bool)> = sequences.iter().map(|s| (s.as_ref(), false)).collect();
+        self.count_texts(&texts, total);
+    }
+
+    /// Counts texts in parallel and adds the result to `total`. A text flagged `true` is a
+    /// sequence per line (each with its line ending); large ones are cut at line ends so that
+    /// they spread over threads.
+    pub fn count_texts(&self, texts: &[(&str, bool)], total: &mut WordCounts) {
+        let mut units: Vec<(&str, bool)> = Vec::new();
+        let mut sequences = 0u64;
+        for &(text, lines) in texts {
+            if !lines {
+                sequences += 1;
+                units.push((text, false));
+                continue;
+            }
+            sequences += text.split_inclusive('\n').count() as u64;
+            let mut rest = text;
+            while rest.len() > LINE_CHUNK {
+                // Searching bytes: LINE_CHUNK need not fall on a char boundary, a '\n' always does.
+                let tail = &rest.as_bytes()[LINE_CHUNK..];
+                let cut = tail.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| LINE_CHUNK + i + 1);
+                units.push((&rest[..cut], true));
+                rest = &rest[cut..];
+            }
+            if !rest.is_empty() {
+                units.push((rest, true));
+            }
+        }
         // A few chunks per thread, each counted into a map borrowing the text, then merged
         // pairwise (smaller into larger).
         let chunks = rayon::current_num_threads() * 4;
-        let chunk_len = sequences.len().div_ceil(chunks).max(1);
-        let local = sequences
+        let chunk_len = units.len().div_ceil(chunks).max(1);
+        let local = units
             .par_chunks(chunk_len)
             .map(|chunk| {
                 let mut counts = FxHashMap::default();
-                for s in chunk {
-                    self.count_into(s.as_ref(), &mut counts);
+                for &(text, lines) in chunk {
+                    if lines {
+                        for line in text.split_inclusive('\n') {
+                            self.count_into(line, &mut counts);
+                        }
+                    } else {
+                        self.count_into(text, &mut counts);
+                    }
                 }
                 counts
             })
@@ -158,7 +196,7 @@ impl<'p> WordCounter<'p> {
                 }
                 big
             });
-        total.sequences += sequences.len() as u64;
+        total.sequences += sequences;
         total.counts.reserve(local.len() / 4);
         for (word, count) in local {
             total.add(word, count);

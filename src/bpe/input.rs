@@ -18,8 +18,8 @@ pub enum InputError {
 #[derive(Debug, Clone)]
 pub struct InputOptions {
     pub read: ReadOptions,
-    /// Split documents of `.txt` files into lines, each with its line ending (the sequences HF's
-    /// `train_from_files` feeds its trainer).
+    /// Whether the text of a `.txt` file is one sequence per line, each with its line ending
+    /// (the sequences HF's `train_from_files` feeds its trainer); see [`is_line_text`].
     pub txt_lines: bool,
     /// Approximate bytes of text per batch.
     pub batch_bytes: usize,
@@ -55,6 +55,12 @@ pub fn lang_of(doc: &Document) -> Option<&str> {
         .and_then(|v| v.as_str())
 }
 
+/// Whether a document came from a `.txt` file (whose lines are separate training sequences
+/// when [`InputOptions::txt_lines`] is set).
+pub fn is_line_text(doc: &Document) -> bool {
+    Format::from_path(std::path::Path::new(&*doc.source.file)) == Some(Format::Txt)
+}
+
 /// Reads every input file in order and calls `f` with batches of documents (JSON decoding of a
 /// batch runs in parallel).
 pub fn for_each_batch<E: From<InputError>>(
@@ -68,7 +74,6 @@ pub fn for_each_batch<E: From<InputError>>(
     for input in files {
         let reader = CorpusReader::open(input, &options.read).map_err(InputError::from)?;
         let file = reader.file().clone();
-        let lines = options.txt_lines && input.format == Format::Txt;
         let mut raws: Vec<Raw> = Vec::new();
         let mut raw_bytes = 0usize;
         let mut reader = reader;
@@ -91,15 +96,8 @@ pub fn for_each_batch<E: From<InputError>>(
                 match record {
                     Record::Doc(doc) => {
                         summary.documents += 1;
-                        if lines {
-                            for line in doc.text.split_inclusive('\n') {
-                                pending_bytes += line.len();
-                                pending.push(Document::new(String::new(), line, doc.source.clone()));
-                            }
-                        } else {
-                            pending_bytes += doc.text.len();
-                            pending.push(doc);
-                        }
+                        pending_bytes += doc.text.len();
+                        pending.push(doc);
                     }
                     Record::Quarantined(q) => {
                         summary.quarantined += 1;
