@@ -230,4 +230,21 @@ mod tests {
         assert_eq!(wc.pruned.occurrences, 9);
         assert_eq!(wc.pruned.max_count, 2);
     }
+
+    #[test]
+    fn large_line_text_is_cut_at_line_ends() {
+        let pre = PreTokenizer::new("glm4").unwrap();
+        let counter = WordCounter::new(&pre);
+        // Over 2 MB of lines of multibyte text, so chunk cuts land inside chars.
+        let line = "中文 text  with spaces\n";
+        let text: String = (0..100_000).map(|i| if i % 7 == 0 { "\n".to_string() } else { format!("{i}{line}") }).collect();
+        assert!(text.len() > 2 * LINE_CHUNK);
+        let mut chunked = WordCounts::new();
+        counter.count_texts(&[(&text, true)], &mut chunked);
+        let mut one_by_one = WordCounts::new();
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        counter.count_batch(&lines, &mut one_by_one);
+        assert_eq!(chunked.sequences, lines.len() as u64);
+        assert_eq!(chunked.sorted(), one_by_one.sorted());
+    }
 }
