@@ -6,7 +6,8 @@
 //! the tail could not have produced gives back its last char. The result equals a backtracking
 //! engine's split (tests check it against fancy-regex on real text) at twice its speed.
 
-use regex::Regex;
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 
 /// GLM-4's pattern (`tokenizer.model` / `tokenizer.json` of GLM-4), the same as cl100k's.
 pub const GLM4: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -23,7 +24,7 @@ pub enum PatternError {
     #[error("unknown pattern preset `{0}` (expected glm4, cl100k, gpt2 or a regex)")]
     UnknownPreset(String),
     #[error("pattern `{pattern}` does not compile: {source}")]
-    Compile { pattern: String, source: Box<regex::Error> },
+    Compile { pattern: String, source: Box<regex_automata::meta::BuildError> },
     #[error("pattern `{0}` uses a lookaround; only a trailing `\\s+(?!\\S)|\\s+` is supported")]
     Lookaround(String),
 }
@@ -71,7 +72,7 @@ impl PreTokenizer {
                     (
                         regex,
                         Some(Tail {
-                            head: Some(compile(&format!("^(?:{head})"))?),
+                            head: Some(compile(head)?),
                         }),
                     )
                 }
@@ -112,7 +113,8 @@ impl PreTokenizer {
         if last_start == 0 {
             return None; // one char: `\s+(?!\S)` fails and `\s+` takes it
         }
-        if tail.head.as_ref().is_some_and(|head| head.is_match(&text[start..])) {
+        let at_start = Input::new(text).range(start..).anchored(Anchored::Yes);
+        if tail.head.as_ref().is_some_and(|head| head.is_match(at_start)) {
             return None; // an earlier alternative produced this match
         }
         Some(start + last_start)
@@ -122,8 +124,8 @@ impl PreTokenizer {
 /// The hand-written `\s+(?!\S)`.
 #[derive(Debug, Clone)]
 struct Tail {
-    /// The alternatives before the tail, anchored at the start: a whitespace match they also
-    /// match came from them and is kept whole.
+    /// The alternatives before the tail (searched anchored): a whitespace match they also match
+    /// came from them and is kept whole.
     head: Option<Regex>,
 }
 
@@ -142,7 +144,16 @@ impl<'t> Iterator for Pieces<'_, 't> {
     type Item = &'t str;
 
     fn next(&mut self) -> Option<&'t str> {
-        let m = self.pre.regex.find_at(self.text, self.at)?;
+        if self.at >= self.text.len() {
+            return None;
+        }
+        // Pieces usually tile the text, so the next one starts where the last ended: an anchored
+        // search needs only a forward pass. Otherwise (a custom pattern that skips text) search on.
+        let anchored = Input::new(self.text).range(self.at..).anchored(Anchored::Yes);
+        let m = match self.pre.regex.search(&anchored) {
+            Some(m) if !m.is_empty() => m,
+            _ => self.pre.regex.search(&Input::new(self.text).range(self.at..))?,
+        };
         let (start, mut end) = (m.start(), m.end());
         if end == start {
             // An empty match (possible in custom patterns): step over one char.
