@@ -5,7 +5,7 @@
 //! an exact sum, so the result does not depend on thread count or batch boundaries. Counts of
 //! several runs (shards) add up with [`WordCounts::merge`].
 
-use super::pattern::PreTokenizer;
+use super::pattern::{PreTokenizer, SearchCache};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -133,8 +133,8 @@ impl<'p> WordCounter<'p> {
     }
 
     /// Counts one sequence into `counts`.
-    pub fn count_into<'t>(&self, sequence: &'t str, counts: &mut FxHashMap<&'t [u8], u64>) {
-        for piece in self.pre.pieces(sequence) {
+    pub fn count_into<'t>(&self, sequence: &'t str, counts: &mut FxHashMap<&'t [u8], u64>, search: &mut SearchCache) {
+        for piece in self.pre.pieces_with(sequence, search) {
             *counts.entry(piece.as_bytes()).or_insert(0) += 1;
         }
     }
@@ -162,7 +162,10 @@ impl<'p> WordCounter<'p> {
             while rest.len() > LINE_CHUNK {
                 // Searching bytes: LINE_CHUNK need not fall on a char boundary, a '\n' always does.
                 let tail = &rest.as_bytes()[LINE_CHUNK..];
-                let cut = tail.iter().position(|&b| b == b'\n').map_or(rest.len(), |i| LINE_CHUNK + i + 1);
+                let cut = tail
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(rest.len(), |i| LINE_CHUNK + i + 1);
                 units.push((&rest[..cut], true));
                 rest = &rest[cut..];
             }
@@ -178,13 +181,14 @@ impl<'p> WordCounter<'p> {
             .par_chunks(chunk_len)
             .map(|chunk| {
                 let mut counts = FxHashMap::default();
+                let mut search = self.pre.search_cache();
                 for &(text, lines) in chunk {
                     if lines {
                         for line in text.split_inclusive('\n') {
-                            self.count_into(line, &mut counts);
+                            self.count_into(line, &mut counts, &mut search);
                         }
                     } else {
-                        self.count_into(text, &mut counts);
+                        self.count_into(text, &mut counts, &mut search);
                     }
                 }
                 counts
@@ -237,7 +241,15 @@ mod tests {
         let counter = WordCounter::new(&pre);
         // Over 2 MB of lines of multibyte text, so chunk cuts land inside chars.
         let line = "中文 text  with spaces\n";
-        let text: String = (0..100_000).map(|i| if i % 7 == 0 { "\n".to_string() } else { format!("{i}{line}") }).collect();
+        let text: String = (0..100_000)
+            .map(|i| {
+                if i % 7 == 0 {
+                    "\n".to_string()
+                } else {
+                    format!("{i}{line}")
+                }
+            })
+            .collect();
         assert!(text.len() > 2 * LINE_CHUNK);
         let mut chunked = WordCounts::new();
         counter.count_texts(&[(&text, true)], &mut chunked);

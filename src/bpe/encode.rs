@@ -5,7 +5,7 @@
 //! other pieces merge their lowest-ranked adjacent pair, leftmost first, until none is left,
 //! and the result goes into a per-worker cache.
 
-use super::pattern::{PatternError, PreTokenizer};
+use super::pattern::{PatternError, PreTokenizer, SearchCache};
 use super::special::{Segment, SpecialSplitter};
 use super::vocab::Vocabulary;
 use rayon::prelude::*;
@@ -14,10 +14,11 @@ use rustc_hash::FxHashMap;
 /// Entries a [`Cache`] keeps before it starts over (bounds its memory).
 const CACHE_LIMIT: usize = 1 << 17;
 
-/// Results of merging for pieces that are not whole tokens; one per worker thread.
-#[derive(Default)]
+/// Per-thread state: results of merging for pieces that are not whole tokens, and the
+/// pre-tokenizer's search scratch space. Made by [`Encoder::cache`].
 pub struct Cache {
     pieces: FxHashMap<Box<[u8]>, Vec<u32>>,
+    search: SearchCache,
 }
 
 /// Encodes text with a vocabulary.
@@ -77,6 +78,14 @@ impl Encoder {
         &self.pre
     }
 
+    /// A fresh per-thread cache.
+    pub fn cache(&self) -> Cache {
+        Cache {
+            pieces: FxHashMap::default(),
+            search: self.pre.search_cache(),
+        }
+    }
+
     /// Merges the bytes of one piece.
     fn merge_piece(&self, bytes: &[u8]) -> Vec<u32> {
         let mut symbols: Vec<u32> = bytes.iter().map(|&b| self.byte_ids[b as usize]).collect();
@@ -104,21 +113,21 @@ impl Encoder {
     }
 
     /// Appends the ids of one piece.
-    fn encode_piece(&self, piece: &[u8], cache: &mut Cache, out: &mut Vec<u32>) {
+    fn encode_piece(&self, piece: &[u8], cache: &mut FxHashMap<Box<[u8]>, Vec<u32>>, out: &mut Vec<u32>) {
         if let Some(&id) = self.whole.get(piece) {
             out.push(id);
             return;
         }
-        if let Some(ids) = cache.pieces.get(piece) {
+        if let Some(ids) = cache.get(piece) {
             out.extend_from_slice(ids);
             return;
         }
         let ids = self.merge_piece(piece);
         out.extend_from_slice(&ids);
-        if cache.pieces.len() >= CACHE_LIMIT {
-            cache.pieces.clear();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
         }
-        cache.pieces.insert(piece.into(), ids);
+        cache.insert(piece.into(), ids);
     }
 
     /// Appends the ids of `text` to `out`; special tokens in the text become their ids.
@@ -126,8 +135,8 @@ impl Encoder {
         self.specials.for_each_segment(text, |segment| match segment {
             Segment::Special(k) => out.push(self.special_ids[k]),
             Segment::Text(t) => {
-                for piece in self.pre.pieces(t) {
-                    self.encode_piece(piece.as_bytes(), cache, out);
+                for piece in self.pre.pieces_with(t, &mut cache.search) {
+                    self.encode_piece(piece.as_bytes(), &mut cache.pieces, out);
                 }
             }
         });
@@ -136,7 +145,7 @@ impl Encoder {
     /// The ids of `text`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        self.encode_into(text, &mut Cache::default(), &mut out);
+        self.encode_into(text, &mut self.cache(), &mut out);
         out
     }
 
@@ -144,11 +153,14 @@ impl Encoder {
     pub fn encode_batch<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Vec<u32>> {
         texts
             .par_iter()
-            .map_init(Cache::default, |cache, t| {
-                let mut out = Vec::new();
-                self.encode_into(t.as_ref(), cache, &mut out);
-                out
-            })
+            .map_init(
+                || self.cache(),
+                |cache, t| {
+                    let mut out = Vec::new();
+                    self.encode_into(t.as_ref(), cache, &mut out);
+                    out
+                },
+            )
             .collect()
     }
 

@@ -24,7 +24,10 @@ pub enum PatternError {
     #[error("unknown pattern preset `{0}` (expected glm4, cl100k, gpt2 or a regex)")]
     UnknownPreset(String),
     #[error("pattern `{pattern}` does not compile: {source}")]
-    Compile { pattern: String, source: Box<regex_automata::meta::BuildError> },
+    Compile {
+        pattern: String,
+        source: Box<regex_automata::meta::BuildError>,
+    },
     #[error("pattern `{0}` uses a lookaround; only a trailing `\\s+(?!\\S)|\\s+` is supported")]
     Lookaround(String),
 }
@@ -94,13 +97,47 @@ impl PreTokenizer {
 
     /// The pieces of `text`, in order; they tile the text when the pattern matches every char
     /// (all presets do).
-    pub fn pieces<'t>(&self, text: &'t str) -> Pieces<'_, 't> {
-        Pieces { pre: self, text, at: 0 }
+    pub fn pieces<'t>(&self, text: &'t str) -> Pieces<'_, 't, 'static> {
+        Pieces {
+            pre: self,
+            text,
+            at: 0,
+            cache: None,
+        }
+    }
+
+    /// Like [`PreTokenizer::pieces`], with search scratch space owned by the caller (one per
+    /// thread): saves taking it from a shared pool at every piece.
+    pub fn pieces_with<'p, 't, 'c>(&'p self, text: &'t str, cache: &'c mut SearchCache) -> Pieces<'p, 't, 'c> {
+        Pieces {
+            pre: self,
+            text,
+            at: 0,
+            cache: Some(cache),
+        }
+    }
+
+    /// Scratch space for [`PreTokenizer::pieces_with`].
+    pub fn search_cache(&self) -> SearchCache {
+        SearchCache {
+            main: self.regex.create_cache(),
+            head: self
+                .tail
+                .as_ref()
+                .and_then(|t| t.head.as_ref())
+                .map(Regex::create_cache),
+        }
     }
 
     /// Where the match `start..end` must end instead, when `\s+(?!\S)` would have taken it
     /// minus its last char.
-    fn gives_back_last_char(&self, text: &str, start: usize, end: usize) -> Option<usize> {
+    fn gives_back_last_char(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        cache: Option<&mut SearchCache>,
+    ) -> Option<usize> {
         let tail = self.tail.as_ref()?;
         if end >= text.len() {
             return None; // at the end of the text `\s+(?!\S)` takes the whole run
@@ -114,7 +151,12 @@ impl PreTokenizer {
             return None; // one char: `\s+(?!\S)` fails and `\s+` takes it
         }
         let at_start = Input::new(text).range(start..).anchored(Anchored::Yes);
-        if tail.head.as_ref().is_some_and(|head| head.is_match(at_start)) {
+        let head_matches = match (&tail.head, cache.and_then(|c| c.head.as_mut())) {
+            (None, _) => false,
+            (Some(head), Some(c)) => head.search_with(c, &at_start.earliest(true)).is_some(),
+            (Some(head), None) => head.is_match(at_start),
+        };
+        if head_matches {
             return None; // an earlier alternative produced this match
         }
         Some(start + last_start)
@@ -133,14 +175,22 @@ fn has_lookaround(pattern: &str) -> bool {
     ["(?=", "(?!", "(?<=", "(?<!"].iter().any(|l| pattern.contains(l))
 }
 
+/// Per-thread search scratch space of a [`PreTokenizer`].
+#[derive(Debug, Clone)]
+pub struct SearchCache {
+    main: regex_automata::meta::Cache,
+    head: Option<regex_automata::meta::Cache>,
+}
+
 /// Iterator over the pieces of a text.
-pub struct Pieces<'p, 't> {
+pub struct Pieces<'p, 't, 'c> {
     pre: &'p PreTokenizer,
     text: &'t str,
     at: usize,
+    cache: Option<&'c mut SearchCache>,
 }
 
-impl<'t> Iterator for Pieces<'_, 't> {
+impl<'t> Iterator for Pieces<'_, 't, '_> {
     type Item = &'t str;
 
     fn next(&mut self) -> Option<&'t str> {
@@ -150,9 +200,14 @@ impl<'t> Iterator for Pieces<'_, 't> {
         // Pieces usually tile the text, so the next one starts where the last ended: an anchored
         // search needs only a forward pass. Otherwise (a custom pattern that skips text) search on.
         let anchored = Input::new(self.text).range(self.at..).anchored(Anchored::Yes);
-        let m = match self.pre.regex.search(&anchored) {
+        let regex = &self.pre.regex;
+        let mut search = |input: &Input| match self.cache.as_deref_mut() {
+            Some(c) => regex.search_with(&mut c.main, input),
+            None => regex.search(input),
+        };
+        let m = match search(&anchored) {
             Some(m) if !m.is_empty() => m,
-            _ => self.pre.regex.search(&Input::new(self.text).range(self.at..))?,
+            _ => search(&Input::new(self.text).range(self.at..))?,
         };
         let (start, mut end) = (m.start(), m.end());
         if end == start {
@@ -161,7 +216,10 @@ impl<'t> Iterator for Pieces<'_, 't> {
             self.at = end + step;
             return if self.at > self.text.len() { None } else { self.next() };
         }
-        if let Some(shorter) = self.pre.gives_back_last_char(self.text, start, end) {
+        if let Some(shorter) = self
+            .pre
+            .gives_back_last_char(self.text, start, end, self.cache.as_deref_mut())
+        {
             end = shorter;
         }
         self.at = end;

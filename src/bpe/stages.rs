@@ -34,8 +34,10 @@ pub fn count_inputs(
     let counter = WordCounter::new(pre);
     let mut total = WordCounts::new();
     let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
-        let texts: Vec<(&str, bool)> =
-            batch.iter().map(|d| (d.text.as_str(), options.txt_lines && input::is_line_text(d))).collect();
+        let texts: Vec<(&str, bool)> = batch
+            .iter()
+            .map(|d| (d.text.as_str(), options.txt_lines && input::is_line_text(d)))
+            .collect();
         counter.count_texts(&texts, &mut total);
         if let Some(cap) = max_memory {
             if total.memory_estimate() > cap {
