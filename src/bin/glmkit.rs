@@ -8,6 +8,8 @@ mod bpe;
 mod common;
 #[path = "glmkit/corpus.rs"]
 mod corpus;
+#[path = "glmkit/dedup.rs"]
+mod dedup;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,8 @@ enum Command {
     Convert(corpus::ConvertArgs),
     /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
     Stats(corpus::StatsArgs),
+    /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
+    Dedup(dedup::DedupArgs),
     /// Byte-level BPE: train, encode, evaluate.
     Bpe(bpe::BpeArgs),
     /// Encode documents into a Megatron-LM indexed dataset (PREFIX.bin + PREFIX.idx).
@@ -41,6 +45,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Convert(args) => corpus::convert(args),
         Command::Stats(args) => corpus::stats(args),
+        Command::Dedup(args) => dedup::run(args),
         Command::Bpe(args) => bpe::run(args),
         Command::Tokenize(args) => bpe::run_tokenize(args),
     }

@@ -196,10 +196,9 @@ impl PartWriter {
         };
         let path = &part.tmp_path;
         let io = |e: std::io::Error| CorpusError::io(path, &e);
-        let flush = |mut w: BufWriter<File>| -> std::io::Result<()> {
-            w.flush()?;
-            w.get_ref().sync_data()
-        };
+        // No fsync: the rename makes a part visible only when complete, which is what resume
+        // after a crashed or killed process needs; syncing every part would halve throughput.
+        let flush = |mut w: BufWriter<File>| -> std::io::Result<()> { w.flush() };
         match part.sink {
             Sink::Plain(w) => flush(w).map_err(io)?,
             Sink::Zstd(w) => flush(w.finish().map_err(io)?).map_err(io)?,

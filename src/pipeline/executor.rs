@@ -63,8 +63,8 @@ impl RunOptions {
             shard: ShardSpec::default(),
             force: false,
             limits: PartLimits::default(),
-            batch_docs: 4096,
-            batch_bytes: 16 << 20,
+            batch_docs: 1024,
+            batch_bytes: 1 << 20,
             progress: Progress::Quiet,
         }
     }
@@ -129,44 +129,29 @@ pub fn run(
         processed_files: 0,
         skipped_files: 0,
     };
+    let mut todo = Vec::new();
     for k in mine {
         let (input, stem) = (&inputs[k], &stems[k]);
-        if !options.force {
-            if let Some(marker) = layout.read_marker(stem) {
+        match layout.read_marker(stem).filter(|_| !options.force) {
+            Some(marker) => {
                 summary.shard.merge(&marker.stats);
                 summary.skipped_files += 1;
                 progress.file_done(input, &marker.stats, true);
-                continue;
             }
+            None => todo.push((input, stem.as_str())),
         }
-        if stop_after.is_some_and(|n| summary.processed_files >= n) {
-            return Err(PipelineError::Interrupted(summary.processed_files));
-        }
-        layout
-            .clear_outputs(stem, &[options.format, Format::Jsonl])
-            .map_err(|e| io(&layout.root, e))?;
-        let (stats, outputs) =
-            pool.install(|| process_file(input, stem, steps, options, &layout, &progress))?;
-        let outputs = outputs
-            .iter()
-            .map(|p| {
-                p.strip_prefix(&layout.root)
-                    .unwrap_or(p)
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        let marker = Marker {
-            input: input.path.to_string_lossy().into_owned(),
-            stats,
-            outputs,
-        };
-        layout
-            .write_marker(stem, &marker)
-            .map_err(|e| io(&layout.root, e))?;
-        summary.shard.merge(&marker.stats);
+    }
+    let interrupted = stop_after.filter(|&n| n < todo.len());
+    if let Some(n) = interrupted {
+        todo.truncate(n);
+    }
+    let done = pool.install(|| process_files(&todo, steps, options, &layout, &progress))?;
+    for stats in &done {
+        summary.shard.merge(stats);
         summary.processed_files += 1;
-        progress.file_done(input, &marker.stats, false);
+    }
+    if let Some(n) = interrupted {
+        return Err(PipelineError::Interrupted(n));
     }
     progress.finish();
     summary.total = layout.total_stats().map_err(|e| io(&layout.root, e))?;
@@ -191,58 +176,165 @@ struct EncodedBatch {
     quarantine: Vec<Encoded>,
 }
 
-fn process_file(
-    input: &InputFile,
-    stem: &str,
+/// From the reader thread to the workers.
+enum ToWorkers {
+    /// The next file begins.
+    Start(usize, Arc<str>),
+    Batch(Vec<Raw>),
+    /// The current file is read to its end (or to its break).
+    End,
+    Failed(CorpusError),
+}
+
+/// From the workers to the writer thread.
+enum ToWriter {
+    Start(usize),
+    Batch(EncodedBatch),
+    End(Stats),
+}
+
+/// Runs the steps over `files` (input, output stem) as one pipeline, so that one file's tail
+/// overlaps the next file's head, and returns each file's stats once its outputs and marker
+/// are written.
+fn process_files(
+    files: &[(&InputFile, &str)],
     steps: &[Box<dyn Step>],
     options: &RunOptions,
     layout: &OutputLayout,
     progress: &ProgressReport,
-) -> Result<(Stats, Vec<PathBuf>), PipelineError> {
-    let reader = CorpusReader::open(input, &options.read)?;
-    let file = reader.file().clone();
-    let column_types: Arc<ColumnTypes> = Arc::new(match (input.format, options.format) {
-        (Format::Parquet, Format::Parquet) => parquet_column_types(&input.path)?,
-        _ => ColumnTypes::default(),
-    });
-    let writer = |kind: &str, format| {
-        PartWriter::new(&layout.dir(kind), stem, format, options.limits)
-            .map(|w| w.with_column_types(column_types.clone()))
-    };
-    let mut writers = [
-        writer(KEPT, options.format)?,
-        writer(REJECTED, options.format)?,
-        writer(QUARANTINE, Format::Jsonl)?,
-    ];
-
-    let (batch_tx, batch_rx) = sync_channel::<Vec<Raw>>(2);
-    let (out_tx, out_rx) = sync_channel::<EncodedBatch>(2);
+) -> Result<Vec<Stats>, PipelineError> {
+    let (batch_tx, batch_rx) = sync_channel::<ToWorkers>(2);
+    let (out_tx, out_rx) = sync_channel::<ToWriter>(2);
     let (batch_docs, batch_bytes) = (options.batch_docs.max(1), options.batch_bytes.max(1));
-    let mut stats = Stats {
-        files: 1,
-        ..Stats::default()
-    };
 
-    let outputs = std::thread::scope(|scope| -> Result<Vec<PathBuf>, PipelineError> {
+    std::thread::scope(|scope| -> Result<Vec<Stats>, PipelineError> {
         scope.spawn(move || {
-            let mut batch = Vec::new();
-            let mut bytes = 0;
-            for raw in reader {
-                bytes += raw.size();
-                batch.push(raw);
-                if batch.len() >= batch_docs || bytes >= batch_bytes {
-                    bytes = 0;
-                    if batch_tx.send(std::mem::take(&mut batch)).is_err() {
-                        return; // the consumer stopped on an error
+            for (position, (input, _)) in files.iter().enumerate() {
+                let reader = match CorpusReader::open(input, &options.read) {
+                    Ok(reader) => reader,
+                    Err(error) => {
+                        let _ = batch_tx.send(ToWorkers::Failed(error));
+                        return;
+                    }
+                };
+                if batch_tx
+                    .send(ToWorkers::Start(position, reader.file().clone()))
+                    .is_err()
+                {
+                    return; // the workers stopped on an error
+                }
+                let mut batch = Vec::new();
+                let mut bytes = 0;
+                for raw in reader {
+                    bytes += raw.size();
+                    batch.push(raw);
+                    if batch.len() >= batch_docs || bytes >= batch_bytes {
+                        bytes = 0;
+                        if batch_tx
+                            .send(ToWorkers::Batch(std::mem::take(&mut batch)))
+                            .is_err()
+                        {
+                            return;
+                        }
                     }
                 }
-            }
-            if !batch.is_empty() {
-                let _ = batch_tx.send(batch);
+                if !batch.is_empty() && batch_tx.send(ToWorkers::Batch(batch)).is_err() {
+                    return;
+                }
+                if batch_tx.send(ToWorkers::End).is_err() {
+                    return;
+                }
             }
         });
-        let writer_thread = scope.spawn(move || -> Result<Vec<PathBuf>, CorpusError> {
-            for batch in out_rx {
+        let writer_thread =
+            scope.spawn(move || write_outputs(out_rx, files, options, layout, progress));
+
+        let mut failure = None;
+        let mut current: Option<(Arc<str>, Stats)> = None;
+        for message in batch_rx {
+            let to_writer = match message {
+                ToWorkers::Start(position, file) => {
+                    current = Some((
+                        file,
+                        Stats {
+                            files: 1,
+                            ..Stats::default()
+                        },
+                    ));
+                    ToWriter::Start(position)
+                }
+                ToWorkers::Batch(batch) => {
+                    let (file, stats) = current
+                        .as_mut()
+                        .expect("a batch follows the start of its file");
+                    let records: Vec<Record> = batch
+                        .into_par_iter()
+                        .map(|raw| raw.decode(file, &options.read))
+                        .collect();
+                    let encoded = run_batch(records, steps, options, stats);
+                    progress.batch_done(stats);
+                    ToWriter::Batch(encoded)
+                }
+                ToWorkers::End => {
+                    ToWriter::End(current.take().expect("a file ends after it starts").1)
+                }
+                ToWorkers::Failed(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            };
+            if out_tx.send(to_writer).is_err() {
+                break; // the writer failed; its error is returned below
+            }
+        }
+        drop(out_tx);
+        let done = writer_thread
+            .join()
+            .expect("the writer thread does not panic")?;
+        match failure {
+            Some(error) => Err(error.into()),
+            None => Ok(done),
+        }
+    })
+}
+
+/// The writer thread: writes each file's outputs in order, then its completion marker.
+fn write_outputs(
+    messages: std::sync::mpsc::Receiver<ToWriter>,
+    files: &[(&InputFile, &str)],
+    options: &RunOptions,
+    layout: &OutputLayout,
+    progress: &ProgressReport,
+) -> Result<Vec<Stats>, PipelineError> {
+    let mut done = Vec::new();
+    let mut open: Option<(usize, [PartWriter; 3])> = None;
+    for message in messages {
+        match message {
+            ToWriter::Start(position) => {
+                let (input, stem) = files[position];
+                layout
+                    .clear_outputs(stem, &[options.format, Format::Jsonl])
+                    .map_err(|e| io(&layout.root, e))?;
+                let column_types: Arc<ColumnTypes> =
+                    Arc::new(match (input.format, options.format) {
+                        (Format::Parquet, Format::Parquet) => parquet_column_types(&input.path)?,
+                        _ => ColumnTypes::default(),
+                    });
+                let writer = |kind: &str, format| {
+                    PartWriter::new(&layout.dir(kind), stem, format, options.limits)
+                        .map(|w| w.with_column_types(column_types.clone()))
+                };
+                let writers = [
+                    writer(KEPT, options.format)?,
+                    writer(REJECTED, options.format)?,
+                    writer(QUARANTINE, Format::Jsonl)?,
+                ];
+                open = Some((position, writers));
+            }
+            ToWriter::Batch(batch) => {
+                let (_, writers) = open
+                    .as_mut()
+                    .expect("a batch follows the start of its file");
                 for (writer, records) in
                     writers
                         .iter_mut()
@@ -253,29 +345,34 @@ fn process_file(
                     }
                 }
             }
-            let mut written = Vec::new();
-            for writer in writers {
-                written.extend(writer.finish()?);
-            }
-            Ok(written)
-        });
-        for batch in batch_rx {
-            let records: Vec<Record> = batch
-                .into_par_iter()
-                .map(|raw| raw.decode(&file, &options.read))
-                .collect();
-            let encoded = run_batch(records, steps, options, &mut stats);
-            progress.batch_done(&stats);
-            if out_tx.send(encoded).is_err() {
-                break; // the writer failed; its error is reported below
+            ToWriter::End(stats) => {
+                let (position, writers) = open.take().expect("a file ends after it starts");
+                let (input, stem) = files[position];
+                let mut outputs = Vec::new();
+                for writer in writers {
+                    for path in writer.finish()? {
+                        outputs.push(
+                            path.strip_prefix(&layout.root)
+                                .unwrap_or(&path)
+                                .to_string_lossy()
+                                .into_owned(),
+                        );
+                    }
+                }
+                let marker = Marker {
+                    input: input.path.to_string_lossy().into_owned(),
+                    stats,
+                    outputs,
+                };
+                layout
+                    .write_marker(stem, &marker)
+                    .map_err(|e| io(&layout.root, e))?;
+                progress.file_done(input, &marker.stats, false);
+                done.push(marker.stats);
             }
         }
-        drop(out_tx);
-        Ok(writer_thread
-            .join()
-            .expect("the writer thread does not panic")?)
-    })?;
-    Ok((stats, outputs))
+    }
+    Ok(done)
 }
 
 /// Runs the steps over one batch and encodes what goes where.

@@ -1,0 +1,299 @@
+//! Exact dedup: xxh3-128 of the normalized text; the first document in input order is kept.
+//!
+//! Stages (each runs as task i of n):
+//! 1. `hashes`: hash every document, files partitioned by hash;
+//! 2. `groups`: per partition, sort by (hash, key) and list every document that has an earlier
+//!    copy, with the id of the first one;
+//! 3. `filter` (through the pipeline executor, [`ExactFilter`]): write kept / rejected
+//!    (`dup_exact`) / quarantined records.
+
+use super::error::{DedupError, Result};
+use super::input::{DocKey, InputSet};
+use super::normalize::Normalization;
+use super::partition::owns_partition;
+use super::partition::{files_of_partition, partition_of, PartitionedWriter};
+use super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
+use super::Stage;
+use super::{check_stage, filter_with, pool};
+use crate::corpus::Document;
+use crate::pipeline::Rejection;
+use crate::pipeline::{RunOptions, RunSummary, ShardSpec, Step, Verdict};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+use xxhash_rust::xxh3::xxh3_128;
+
+const HASH_KIND: &[u8; 8] = b"EXHASH01";
+const GROUP_KIND: &[u8; 8] = b"EXGRP001";
+const HASHES: &str = "exact-hashes";
+const GROUPS: &str = "exact-groups";
+
+#[derive(Debug, Clone)]
+pub struct ExactOptions {
+    pub normalize: Normalization,
+    /// Hash partitions of the intermediate files (the unit of work of the `groups` stage).
+    pub partitions: u32,
+    /// Input bytes per parallel batch.
+    pub batch_bytes: usize,
+}
+
+impl Default for ExactOptions {
+    fn default() -> Self {
+        ExactOptions {
+            normalize: Normalization::Basic,
+            partitions: 16,
+            batch_bytes: 16 << 20,
+        }
+    }
+}
+
+fn config(opts: &ExactOptions, inputs: &InputSet) -> serde_json::Value {
+    serde_json::json!({
+        "algorithm": "exact",
+        "normalize": opts.normalize,
+        "partitions": opts.partitions,
+        "inputs": inputs.fingerprint(),
+    })
+}
+
+/// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
+/// it ran.
+pub fn run(
+    inputs: &InputSet,
+    opts: &ExactOptions,
+    work_dir: &Path,
+    run: &RunOptions,
+    stage: Stage,
+) -> Result<Option<RunSummary>> {
+    if opts.partitions == 0 {
+        return Err(DedupError::Config("partitions must be at least 1".into()));
+    }
+    if stage == Stage::Cluster {
+        return Err(DedupError::Config(
+            "exact dedup has no cluster stage: run hashes, groups, filter".into(),
+        ));
+    }
+    let shard = run.shard;
+    check_stage(stage, shard)?;
+    let config = config(opts, inputs);
+    pool(run)?.install(|| -> Result<()> {
+        if matches!(stage, Stage::All | Stage::Signatures) {
+            hashes(inputs, opts, work_dir, shard, &config)?;
+        }
+        if matches!(stage, Stage::All | Stage::Buckets) {
+            groups(work_dir, shard, &config)?;
+        }
+        Ok(())
+    })?;
+    if matches!(stage, Stage::All | Stage::Filter) {
+        let step = ExactFilter::load(inputs, opts, work_dir)?;
+        return filter_with(inputs, Box::new(step), run, stage).map(Some);
+    }
+    Ok(None)
+}
+
+/// The 128-bit content hash of a text under `normalize`.
+pub fn content_hash(text: &str, normalize: Normalization, scratch: &mut String) -> u128 {
+    xxh3_128(normalize.apply(text, scratch))
+}
+
+fn hashes(
+    inputs: &InputSet,
+    opts: &ExactOptions,
+    work_dir: &Path,
+    shard: ShardSpec,
+    config: &serde_json::Value,
+) -> Result<()> {
+    let mut out = PartitionedWriter::create(work_dir, HASHES, shard, opts.partitions, HASH_KIND)?;
+    let mut documents = 0u64;
+    let mut record = Vec::new();
+    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
+        let hashed: Vec<Option<(u128, String)>> = batch
+            .par_iter()
+            .map_init(String::new, |scratch, r| {
+                let fields = inputs.fields(r)?;
+                Some((
+                    content_hash(&fields.text, opts.normalize, scratch),
+                    fields.id.into_owned(),
+                ))
+            })
+            .collect();
+        for (raw, hashed) in batch.iter().zip(hashed) {
+            let Some((hash, id)) = hashed else { continue };
+            documents += 1;
+            record.clear();
+            record.extend_from_slice(&hash.to_le_bytes());
+            record.extend_from_slice(&raw.key.to_le_bytes());
+            record.extend_from_slice(&(id.len() as u32).to_le_bytes());
+            record.extend_from_slice(id.as_bytes());
+            out.record(partition_of(hash as u64, out.partitions()), &record)?;
+        }
+        Ok(())
+    })?;
+    let mut counts = serde_json::Map::new();
+    counts.insert("documents".into(), documents.into());
+    Manifest {
+        stage: HASHES.into(),
+        part: shard.index as u32,
+        parts: shard.count as u32,
+        config: config.clone(),
+        files: out.finish()?,
+        counts,
+    }
+    .write(work_dir)
+}
+
+struct HashRecord<'a> {
+    hash: u128,
+    key: DocKey,
+    id: &'a [u8],
+}
+
+fn parse_hash_records(file: &StageFile) -> Result<Vec<HashRecord<'_>>> {
+    let body = file.body();
+    let mut records = Vec::with_capacity(file.records as usize);
+    let mut at = 0usize;
+    while at < body.len() {
+        if at + 28 > body.len() {
+            return Err(DedupError::stage(&file.path, "record cut short"));
+        }
+        let hash = u128::from_le_bytes(body[at..at + 16].try_into().unwrap());
+        let key = u64_at(body, at + 16);
+        let len = u32_at(body, at + 24) as usize;
+        let id = body
+            .get(at + 28..at + 28 + len)
+            .ok_or_else(|| DedupError::stage(&file.path, "record cut short"))?;
+        records.push(HashRecord { hash, key, id });
+        at += 28 + len;
+    }
+    if records.len() as u64 != file.records {
+        return Err(DedupError::stage(
+            &file.path,
+            "record count differs from the footer",
+        ));
+    }
+    Ok(records)
+}
+
+fn groups(work_dir: &Path, shard: ShardSpec, config: &serde_json::Value) -> Result<()> {
+    let manifests = Manifest::load_complete(work_dir, HASHES, config)?;
+    let partitions = config["partitions"].as_u64().unwrap_or(1) as u32;
+    let mine: Vec<u32> = (0..partitions)
+        .filter(|p| owns_partition(shard, *p))
+        .collect();
+    mine.par_iter()
+        .try_for_each(|&p| group_partition(work_dir, &manifests, p, partitions, config))
+}
+
+fn group_partition(
+    work_dir: &Path,
+    manifests: &[Manifest],
+    p: u32,
+    partitions: u32,
+    config: &serde_json::Value,
+) -> Result<()> {
+    let files: Vec<StageFile> = files_of_partition(manifests, HASHES, p)
+        .iter()
+        .map(|entry| StageFile::open(work_dir, entry, HASH_KIND))
+        .collect::<Result<_>>()?;
+    let mut records = Vec::new();
+    for file in &files {
+        records.extend(parse_hash_records(file)?);
+    }
+    records.sort_unstable_by_key(|r| (r.hash, r.key));
+    let mut out = StageWriter::create(work_dir, &format!("{GROUPS}/p{p:05}.bin"), GROUP_KIND)?;
+    let mut line = Vec::new();
+    let mut duplicates = 0u64;
+    for group in records.chunk_by(|a, b| a.hash == b.hash) {
+        let first = &group[0];
+        for dup in &group[1..] {
+            line.clear();
+            line.extend_from_slice(&dup.key.to_le_bytes());
+            line.extend_from_slice(&first.key.to_le_bytes());
+            line.extend_from_slice(&(first.id.len() as u32).to_le_bytes());
+            line.extend_from_slice(first.id);
+            out.record(&line)?;
+            duplicates += 1;
+        }
+    }
+    let mut counts = serde_json::Map::new();
+    counts.insert("duplicates".into(), duplicates.into());
+    let files: Vec<FileEntry> = vec![out.finish()?];
+    Manifest {
+        stage: GROUPS.into(),
+        part: p,
+        parts: partitions,
+        config: config.clone(),
+        files,
+        counts,
+    }
+    .write(work_dir)
+}
+
+/// Every removed document's key, with the key and id of the copy that is kept.
+fn load_removals(
+    work_dir: &Path,
+    config: &serde_json::Value,
+) -> Result<HashMap<DocKey, (DocKey, String)>> {
+    let manifests = Manifest::load_complete(work_dir, GROUPS, config)?;
+    let mut removals = HashMap::new();
+    for entry in manifests.iter().flat_map(|m| &m.files) {
+        let file = StageFile::open(work_dir, entry, GROUP_KIND)?;
+        let body = file.body();
+        let mut at = 0usize;
+        while at < body.len() {
+            let cut = || DedupError::stage(&file.path, "record cut short");
+            if at + 20 > body.len() {
+                return Err(cut());
+            }
+            let len = u32_at(body, at + 16) as usize;
+            let id = body.get(at + 20..at + 20 + len).ok_or_else(cut)?;
+            removals.insert(
+                u64_at(body, at),
+                (
+                    u64_at(body, at + 8),
+                    String::from_utf8_lossy(id).into_owned(),
+                ),
+            );
+            at += 20 + len;
+        }
+    }
+    Ok(removals)
+}
+
+/// The filter stage as a pipeline step: rejects every document that has an earlier copy.
+pub struct ExactFilter {
+    /// Removed document -> (kept document, kept id).
+    removals: HashMap<DocKey, (DocKey, String)>,
+    inputs: InputSet,
+}
+
+impl ExactFilter {
+    /// The decisions of a finished `groups` stage run with `opts` over `inputs`.
+    pub fn load(inputs: &InputSet, opts: &ExactOptions, work_dir: &Path) -> Result<Self> {
+        let removals = load_removals(work_dir, &config(opts, inputs))?;
+        Ok(ExactFilter {
+            removals,
+            inputs: inputs.clone(),
+        })
+    }
+}
+
+impl Step for ExactFilter {
+    fn name(&self) -> &str {
+        "dedup_exact"
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        let removal = self
+            .inputs
+            .key_of(doc)
+            .and_then(|key| self.removals.get(&key));
+        match removal {
+            Some((_, kept_id)) => Verdict::Reject(
+                Rejection::new("dedup_exact", "dup_exact").with("kept_id", kept_id.as_str()),
+            ),
+            None => Verdict::Keep,
+        }
+    }
+}

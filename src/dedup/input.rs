@@ -1,0 +1,318 @@
+//! The documents dedup reads, each named by a [`DocKey`]: its file's position in the sorted
+//! input list and its line (or row) number. "First in input order" is the smallest key, and the
+//! key of a document is the same in every stage and for any `--shard`, so a stage can find the
+//! decisions of an earlier one for the document the executor hands it.
+//!
+//! Reading goes through the corpus readers (every format; bad records are quarantined by them
+//! and skipped here, as the filter stage's executor quarantines them again in the output).
+//! JSON lines are parsed here for their id and text only, borrowing the text, which is all the
+//! hashing stages need.
+
+use super::error::{DedupError, Result};
+use crate::corpus::{
+    expand_inputs, generated_id, CorpusReader, Document, InputFile, Raw, ReadOptions, Record,
+    Source,
+};
+use crate::pipeline::ShardSpec;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Lines per block when fewer files than tasks force a stage to share files out by blocks.
+const SHARD_BLOCK: u64 = 64;
+
+/// A document's position in the input: orders documents, and names them in stage files.
+pub type DocKey = u64;
+
+pub fn doc_key(file: usize, line: u64) -> DocKey {
+    ((file as u64) << 40) | line
+}
+
+/// The expanded, sorted list of input files and how to read their records.
+#[derive(Debug, Clone)]
+pub struct InputSet {
+    files: Vec<InputFile>,
+    pub read: ReadOptions,
+    index_of: HashMap<String, usize>,
+}
+
+/// One record as read, before parsing: its key and its bytes (a JSON line) or its document
+/// (formats the reader decodes itself).
+pub struct RawRecord {
+    pub key: DocKey,
+    pub file: usize,
+    pub line: u64,
+    body: Body,
+}
+
+enum Body {
+    Line(Vec<u8>),
+    Doc(Document),
+}
+
+/// The two fields dedup needs, borrowed from the record where possible.
+pub struct Fields<'a> {
+    pub id: Cow<'a, str>,
+    pub text: Cow<'a, str>,
+}
+
+impl InputSet {
+    /// Expands files, directories and globs as every glmkit command does.
+    pub fn expand<S: AsRef<str>>(inputs: &[S], text_field: &str, id_field: &str) -> Result<Self> {
+        let files = expand_inputs(inputs)?;
+        let read = ReadOptions {
+            text_field: text_field.into(),
+            id_field: id_field.into(),
+        };
+        Ok(Self::new(files, read))
+    }
+
+    pub fn new(files: Vec<InputFile>, read: ReadOptions) -> Self {
+        let index_of = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.path.to_string_lossy().into_owned(), i))
+            .collect();
+        InputSet {
+            files,
+            read,
+            index_of,
+        }
+    }
+
+    pub fn files(&self) -> &[InputFile] {
+        &self.files
+    }
+
+    /// Identifies the inputs (paths and sizes) so later stages can check they read the same.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        let files: Vec<serde_json::Value> = self
+            .files
+            .iter()
+            .map(|f| {
+                let bytes = f.path.metadata().map(|m| m.len()).unwrap_or(0);
+                serde_json::json!({"path": f.path.display().to_string(), "bytes": bytes})
+            })
+            .collect();
+        serde_json::json!({"files": files, "text_field": self.read.text_field, "id_field": self.read.id_field})
+    }
+
+    /// The key of a document handed out by the corpus readers (e.g. by the executor).
+    pub fn key_of(&self, doc: &Document) -> Option<DocKey> {
+        self.index_of
+            .get(&*doc.source.file)
+            .map(|&f| doc_key(f, doc.source.line))
+    }
+
+    /// Whether `shard` owns line `line` of file `file` in the hashing stages: whole files when
+    /// there are at least as many files as tasks, otherwise blocks of lines dealt round-robin.
+    fn owns(&self, shard: ShardSpec, file: usize, line: u64) -> bool {
+        let n = shard.count as u64;
+        if self.files.len() as u64 >= n {
+            file as u64 % n == shard.index as u64
+        } else {
+            (file as u64 + line.saturating_sub(1) / SHARD_BLOCK) % n == shard.index as u64
+        }
+    }
+
+    /// Reads the records `shard` owns, in key order, in batches of about `batch_bytes`.
+    /// Records the readers quarantine are skipped (the filter stage reports them).
+    pub fn for_each_batch(
+        &self,
+        shard: ShardSpec,
+        batch_bytes: usize,
+        mut f: impl FnMut(Vec<RawRecord>) -> Result<()>,
+    ) -> Result<()> {
+        let whole_files = self.files.len() >= shard.count;
+        let mut batch = Vec::new();
+        let mut batch_len = 0usize;
+        for (index, input) in self.files.iter().enumerate() {
+            if whole_files && !self.owns(shard, index, 1) {
+                continue;
+            }
+            for raw in CorpusReader::open(input, &self.read)? {
+                let (line, size, body) = match raw {
+                    Raw::Line { line, bytes } => (line, bytes.len(), Body::Line(bytes)),
+                    Raw::Ready(Record::Doc(doc)) => {
+                        (doc.source.line, doc.text.len(), Body::Doc(doc))
+                    }
+                    Raw::Ready(_) => continue,
+                };
+                if !self.owns(shard, index, line) {
+                    continue;
+                }
+                batch_len += size;
+                batch.push(RawRecord {
+                    key: doc_key(index, line),
+                    file: index,
+                    line,
+                    body,
+                });
+                if batch_len >= batch_bytes || batch.len() >= 65536 {
+                    batch_len = 0;
+                    f(std::mem::take(&mut batch))?;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            f(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The id and text of a record, or None when the corpus readers would quarantine it.
+    pub fn fields<'a>(&self, record: &'a RawRecord) -> Option<Fields<'a>> {
+        let bytes = match &record.body {
+            Body::Doc(doc) => {
+                return Some(Fields {
+                    id: Cow::Borrowed(&doc.id),
+                    text: Cow::Borrowed(&doc.text),
+                })
+            }
+            Body::Line(bytes) => bytes,
+        };
+        let seed = FieldSeed {
+            text_field: &self.read.text_field,
+            id_field: &self.read.id_field,
+        };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let (id, text) = seed.deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        let text = text.filter(|t| !t.is_empty())?;
+        let id = match id {
+            Some(id) => id?,
+            None => {
+                let source = Source {
+                    file: Arc::from(self.files[record.file].path.to_string_lossy().as_ref()),
+                    line: record.line,
+                };
+                Cow::Owned(generated_id(&source))
+            }
+        };
+        Some(Fields { id, text })
+    }
+}
+
+impl From<crate::corpus::CorpusError> for DedupError {
+    fn from(e: crate::corpus::CorpusError) -> Self {
+        DedupError::Corpus(e)
+    }
+}
+
+/// Reads only the id and text fields of a JSON object, borrowing when there are no escapes.
+struct FieldSeed<'f> {
+    text_field: &'f str,
+    id_field: &'f str,
+}
+
+/// (id: None = absent or null, Some(None) = not a string or number; text).
+type IdText<'a> = (Option<Option<Cow<'a, str>>>, Option<Cow<'a, str>>);
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = IdText<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = IdText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut text) = (None, None);
+        while let Some(key) = map.next_key::<CowStr>()? {
+            if key.0 == self.text_field {
+                text = Some(map.next_value::<CowStr>()?.0);
+            } else if key.0 == self.id_field {
+                id = map.next_value::<IdValue>()?.0;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok((id, text))
+    }
+}
+
+struct CowStr<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// An id as the corpus readers take it: a string or a number; null counts as absent.
+struct IdValue<'de>(Option<Option<Cow<'de, str>>>);
+
+impl<'de> serde::Deserialize<'de> for IdValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(IdValue(match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(Some(Cow::Owned(s))),
+            serde_json::Value::Number(n) => Some(Some(Cow::Owned(n.to_string()))),
+            _ => Some(None),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fields_and_shards_like_the_corpus_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let mut lines = String::new();
+        for i in 0..1000 {
+            lines.push_str(&format!(
+                "{{\"id\": {i}, \"x\": [1], \"text\": \"t\\n{i}\"}}\n"
+            ));
+        }
+        lines.push_str(
+            "\n{bad\n{\"text\": \"\"}\n{\"id\": true, \"text\": \"x\"}\n{\"text\": \"no id\"}\n",
+        );
+        std::fs::write(&path, lines).unwrap();
+        let set = InputSet::expand(&[path.display().to_string()], "text", "id").unwrap();
+        let mut all = Vec::new();
+        for i in 0..3 {
+            set.for_each_batch(ShardSpec::new(i, 3).unwrap(), 1000, |b| {
+                all.extend(b);
+                Ok(())
+            })
+            .unwrap();
+        }
+        all.sort_by_key(|r| r.key);
+        // Every line is a record; those the reader would quarantine have no fields.
+        assert_eq!(all.len(), 1005);
+        let f = set.fields(&all[7]).unwrap();
+        assert_eq!((f.id.as_ref(), f.text.as_ref()), ("7", "t\n7"));
+        assert!(set.fields(&all[1000]).is_none(), "blank line");
+        assert!(set.fields(&all[1001]).is_none(), "malformed");
+        assert!(set.fields(&all[1002]).is_none(), "empty text");
+        assert!(set.fields(&all[1003]).is_none(), "bad id");
+        assert_eq!(set.fields(&all[1004]).unwrap().id, "a.jsonl:1005");
+        assert_eq!(all[1004].line, 1005);
+    }
+}

@@ -1,0 +1,331 @@
+//! Line- or paragraph-level dedup (CCNet-style): every line (paragraph) whose normalized hash
+//! occurs at least `min_count` times across the corpus is removed from every document. Blank
+//! lines are never counted or removed. A document left with no non-blank text is rejected
+//! (`dup_lines_empty`); a changed document records how many units went
+//! (`glmkit.dedup_lines_removed`).
+//!
+//! Stages: `counts` (task i of n over documents: per-partition (hash, count) files),
+//! `buckets` (task i of n over partitions: the frequent hashes), `filter` (through the pipeline
+//! executor, [`LinesFilter`]).
+
+use super::error::{DedupError, Result};
+use super::input::InputSet;
+use super::normalize::Normalization;
+use super::partition::owns_partition;
+use super::partition::{files_of_partition, partition_of, PartitionedWriter};
+use super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
+use super::Stage;
+use super::{check_stage, filter_with, pool};
+use crate::corpus::Document;
+use crate::pipeline::Rejection;
+use crate::pipeline::{RunOptions, RunSummary, ShardSpec, Step, Verdict};
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use xxhash_rust::xxh3::xxh3_64;
+
+const COUNT_KIND: &[u8; 8] = b"LNCOUNT1";
+const FREQ_KIND: &[u8; 8] = b"LNFREQ01";
+const COUNTS: &str = "lines-counts";
+const FREQUENT: &str = "lines-frequent";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Line,
+    /// Text between blank lines.
+    Paragraph,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LinesOptions {
+    pub unit: Unit,
+    pub min_count: u32,
+    pub normalize: Normalization,
+    pub partitions: u32,
+    #[serde(skip)]
+    pub batch_bytes: usize,
+}
+
+impl Default for LinesOptions {
+    fn default() -> Self {
+        LinesOptions {
+            unit: Unit::Line,
+            min_count: 2,
+            normalize: Normalization::Aggressive,
+            partitions: 16,
+            batch_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Splits `text` into units, each with its separator attached, so that concatenating the
+/// kept units gives the text back minus the removed ones.
+pub fn units(text: &str, unit: Unit) -> Vec<&str> {
+    match unit {
+        Unit::Line => text.split_inclusive('\n').collect(),
+        Unit::Paragraph => {
+            let mut out = Vec::new();
+            let mut start = 0;
+            let mut pos = 0;
+            let bytes = text.as_bytes();
+            while pos < bytes.len() {
+                // A paragraph ends at a newline followed by a blank line (spaces allowed).
+                if bytes[pos] == b'\n' {
+                    let mut next = pos + 1;
+                    let mut blank = false;
+                    loop {
+                        let line_end = text[next..].find('\n').map(|i| next + i);
+                        match line_end {
+                            Some(end) if text[next..end].trim().is_empty() => {
+                                blank = true;
+                                next = end + 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    if blank {
+                        out.push(&text[start..next]);
+                        start = next;
+                        pos = next;
+                        continue;
+                    }
+                }
+                pos += 1;
+            }
+            if start < text.len() {
+                out.push(&text[start..]);
+            }
+            out
+        }
+    }
+}
+
+/// The hash of a unit, or None for a blank one.
+fn unit_hash(unit: &str, normalize: Normalization, scratch: &mut String) -> Option<u64> {
+    let normalized = normalize.apply(unit.trim(), scratch);
+    let trimmed = normalized.trim_ascii();
+    (!trimmed.is_empty()).then(|| xxh3_64(trimmed))
+}
+
+fn config(opts: &LinesOptions, inputs: &InputSet) -> serde_json::Value {
+    serde_json::json!({"algorithm": "lines", "options": opts, "inputs": inputs.fingerprint()})
+}
+
+/// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
+/// it ran.
+pub fn run(
+    inputs: &InputSet,
+    opts: &LinesOptions,
+    work_dir: &Path,
+    run: &RunOptions,
+    stage: Stage,
+) -> Result<Option<RunSummary>> {
+    if opts.partitions == 0 || opts.min_count == 0 {
+        return Err(DedupError::Config(
+            "partitions and min-count must be at least 1".into(),
+        ));
+    }
+    if stage == Stage::Cluster {
+        return Err(DedupError::Config(
+            "line dedup has no cluster stage: run counts, buckets, filter".into(),
+        ));
+    }
+    let shard = run.shard;
+    check_stage(stage, shard)?;
+    let config = config(opts, inputs);
+    pool(run)?.install(|| -> Result<()> {
+        if matches!(stage, Stage::All | Stage::Signatures) {
+            count(inputs, opts, work_dir, shard, &config)?;
+        }
+        if matches!(stage, Stage::All | Stage::Buckets) {
+            let manifests = Manifest::load_complete(work_dir, COUNTS, &config)?;
+            let mine: Vec<u32> = (0..opts.partitions)
+                .filter(|p| owns_partition(shard, *p))
+                .collect();
+            mine.par_iter()
+                .try_for_each(|&p| frequent(opts, work_dir, &manifests, p, &config))?;
+        }
+        Ok(())
+    })?;
+    if matches!(stage, Stage::All | Stage::Filter) {
+        let step = LinesFilter::load(inputs, opts, work_dir)?;
+        return filter_with(inputs, Box::new(step), run, stage).map(Some);
+    }
+    Ok(None)
+}
+
+fn count(
+    inputs: &InputSet,
+    opts: &LinesOptions,
+    work_dir: &Path,
+    shard: ShardSpec,
+    config: &serde_json::Value,
+) -> Result<()> {
+    let mut counts: HashMap<u64, u32> = HashMap::new();
+    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
+        let hashes: Vec<Vec<u64>> = batch
+            .par_iter()
+            .map_init(String::new, |scratch, raw| match inputs.fields(raw) {
+                Some(f) => units(&f.text, opts.unit)
+                    .iter()
+                    .filter_map(|u| unit_hash(u, opts.normalize, scratch))
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect();
+        for h in hashes.into_iter().flatten() {
+            let c = counts.entry(h).or_default();
+            *c = c.saturating_add(1);
+        }
+        Ok(())
+    })?;
+    let mut sorted: Vec<(u64, u32)> = counts.into_iter().collect();
+    sorted.sort_unstable();
+    let mut out = PartitionedWriter::create(work_dir, COUNTS, shard, opts.partitions, COUNT_KIND)?;
+    for (hash, count) in sorted {
+        let mut r = [0u8; 12];
+        r[..8].copy_from_slice(&hash.to_le_bytes());
+        r[8..].copy_from_slice(&count.to_le_bytes());
+        out.record(partition_of(hash, opts.partitions), &r)?;
+    }
+    Manifest {
+        stage: COUNTS.into(),
+        part: shard.index as u32,
+        parts: shard.count as u32,
+        config: config.clone(),
+        files: out.finish()?,
+        counts: Default::default(),
+    }
+    .write(work_dir)
+}
+
+fn frequent(
+    opts: &LinesOptions,
+    work_dir: &Path,
+    manifests: &[Manifest],
+    p: u32,
+    config: &serde_json::Value,
+) -> Result<()> {
+    let mut totals: HashMap<u64, u32> = HashMap::new();
+    for entry in files_of_partition(manifests, COUNTS, p) {
+        let file = StageFile::open(work_dir, &entry, COUNT_KIND)?;
+        for r in file.fixed_records(12)? {
+            let c = totals.entry(u64_at(r, 0)).or_default();
+            *c = c.saturating_add(u32_at(r, 8));
+        }
+    }
+    let mut hashes: Vec<u64> = totals
+        .into_iter()
+        .filter(|(_, c)| *c >= opts.min_count)
+        .map(|(h, _)| h)
+        .collect();
+    hashes.sort_unstable();
+    let mut out = StageWriter::create(work_dir, &format!("{FREQUENT}/p{p:05}.bin"), FREQ_KIND)?;
+    for h in &hashes {
+        out.record(&h.to_le_bytes())?;
+    }
+    let files: Vec<FileEntry> = vec![out.finish()?];
+    let mut counts = serde_json::Map::new();
+    counts.insert("frequent_units".into(), (hashes.len() as u64).into());
+    Manifest {
+        stage: FREQUENT.into(),
+        part: p,
+        parts: opts.partitions,
+        config: config.clone(),
+        files,
+        counts,
+    }
+    .write(work_dir)
+}
+
+/// What removing frequent units does to one text.
+pub enum LinesOutcome {
+    Unchanged,
+    Changed { text: String, removed: u64 },
+    Empty { removed: u64 },
+}
+
+pub fn remove_frequent(
+    text: &str,
+    opts: &LinesOptions,
+    frequent: &HashSet<u64>,
+    scratch: &mut String,
+) -> LinesOutcome {
+    let mut kept = String::with_capacity(text.len());
+    let mut removed = 0u64;
+    for unit in units(text, opts.unit) {
+        match unit_hash(unit, opts.normalize, scratch) {
+            Some(h) if frequent.contains(&h) => removed += 1,
+            _ => kept.push_str(unit),
+        }
+    }
+    if removed == 0 {
+        LinesOutcome::Unchanged
+    } else if kept.trim().is_empty() {
+        LinesOutcome::Empty { removed }
+    } else {
+        LinesOutcome::Changed {
+            text: kept,
+            removed,
+        }
+    }
+}
+
+/// The filter stage as a pipeline step: removes the frequent units from each document.
+pub struct LinesFilter {
+    opts: LinesOptions,
+    frequent: HashSet<u64>,
+}
+
+impl LinesFilter {
+    /// The frequent units found by a finished `buckets` stage run with `opts` over `inputs`.
+    pub fn load(inputs: &InputSet, opts: &LinesOptions, work_dir: &Path) -> Result<Self> {
+        let config = &config(opts, inputs);
+        let mut frequent = HashSet::new();
+        for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
+            for entry in &m.files {
+                let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
+                frequent.extend(file.fixed_records(8)?.map(|r| u64_at(r, 0)));
+            }
+        }
+        Ok(LinesFilter {
+            opts: opts.clone(),
+            frequent,
+        })
+    }
+}
+
+impl Step for LinesFilter {
+    fn name(&self) -> &str {
+        "dedup_lines"
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        match remove_frequent(&doc.text, &self.opts, &self.frequent, &mut String::new()) {
+            LinesOutcome::Unchanged => Verdict::Keep,
+            LinesOutcome::Empty { removed } => Verdict::Reject(
+                Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed),
+            ),
+            LinesOutcome::Changed { text, removed } => {
+                doc.text = text;
+                doc.annotate("dedup_lines_removed", removed);
+                Verdict::Keep
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paragraphs_keep_their_separators() {
+        let text = "a\nb\n\n \nc\n\nd";
+        let parts = units(text, Unit::Paragraph);
+        assert_eq!(parts, vec!["a\nb\n\n \n", "c\n\n", "d"]);
+        assert_eq!(parts.concat(), text);
+        assert_eq!(units("x\ny", Unit::Line), vec!["x\n", "y"]);
+    }
+}

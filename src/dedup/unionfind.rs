@@ -1,0 +1,72 @@
+//! Union-find over document keys whose root is always the smallest key of its component, so
+//! the result does not depend on the order edges arrive in.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Default, Clone)]
+pub struct UnionFind {
+    parent: HashMap<u64, u64>,
+}
+
+impl UnionFind {
+    pub fn new() -> Self {
+        UnionFind::default()
+    }
+
+    pub fn find(&mut self, x: u64) -> u64 {
+        let mut root = x;
+        while let Some(&p) = self.parent.get(&root) {
+            if p == root {
+                break;
+            }
+            root = p;
+        }
+        // Path compression.
+        let mut node = x;
+        while node != root {
+            let next = self.parent.get(&node).copied().unwrap_or(root);
+            self.parent.insert(node, root);
+            node = next;
+        }
+        root
+    }
+
+    pub fn union(&mut self, a: u64, b: u64) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        self.parent.entry(ra).or_insert(ra);
+        self.parent.entry(rb).or_insert(rb);
+        if ra != rb {
+            let (low, high) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            self.parent.insert(high, low);
+        }
+    }
+
+    /// Every node that is in some union, with its root (the smallest key of its component),
+    /// sorted by node.
+    pub fn roots(&mut self) -> Vec<(u64, u64)> {
+        let mut nodes: Vec<u64> = self.parent.keys().copied().collect();
+        nodes.sort_unstable();
+        nodes.into_iter().map(|n| (n, self.find(n))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smallest_key_is_root_whatever_the_order() {
+        let edges = [(5, 9), (9, 2), (7, 8), (2, 4)];
+        let mut a = UnionFind::new();
+        for (x, y) in edges {
+            a.union(x, y);
+        }
+        let mut b = UnionFind::new();
+        for (x, y) in edges.iter().rev() {
+            b.union(*y, *x);
+        }
+        assert_eq!(a.roots(), b.roots());
+        assert_eq!(a.find(9), 2);
+        assert_eq!(a.find(8), 7);
+    }
+}
