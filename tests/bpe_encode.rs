@@ -143,8 +143,12 @@ fn glm4_specials_follow_the_ranks_in_a_plain_rank_file() {
     let vocab = read_tiktoken(&path, None).unwrap();
     assert_eq!(vocab.specials()[0], ("<|endoftext|>".to_string(), 257));
     assert_eq!(vocab.specials()[2], ("[gMASK]".to_string(), 259));
-    let encoder = Encoder::new(vocab).unwrap();
+    let encoder = Encoder::new(vocab.clone()).unwrap();
     assert_eq!(encoder.encode("ab<|endoftext|>"), vec![256, 257]);
+    let plain = Encoder::new(vocab).unwrap().with_plain_specials();
+    let ids = plain.encode("ab<|endoftext|>");
+    assert!(!ids.contains(&257) && ids.len() > 2, "{ids:?}");
+    assert_eq!(plain.decode_bytes(&ids).unwrap(), b"ab<|endoftext|>");
 }
 
 #[test]

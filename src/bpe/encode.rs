@@ -70,6 +70,14 @@ impl Encoder {
         Ok(encoder)
     }
 
+    /// Special-token strings in the text become plain text (bytes merged like any other), as
+    /// GLM-4's tiktoken tokenizer does by default; otherwise they become their ids, as HF
+    /// tokenizers does for the added tokens of a `tokenizer.json`.
+    pub fn with_plain_specials(mut self) -> Self {
+        self.specials = SpecialSplitter::default();
+        self
+    }
+
     pub fn vocab(&self) -> &Vocabulary {
         &self.vocab
     }

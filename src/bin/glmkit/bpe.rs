@@ -40,6 +40,10 @@ struct ReadArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Encode special-token strings found in the text as plain text (GLM-4's tiktoken
+    /// tokenizer's default) instead of as their ids (HF tokenizers' behaviour).
+    #[arg(long)]
+    plain_specials: bool,
 }
 
 impl ReadArgs {
@@ -323,9 +327,14 @@ fn print_line(line: &str) -> Result<()> {
     }
 }
 
-fn load_encoder(path: &Path) -> Result<Encoder> {
+fn load_encoder(path: &Path, read: &ReadArgs) -> Result<Encoder> {
     let vocab = read_vocabulary(path)?;
-    Ok(Encoder::new(vocab)?)
+    let encoder = Encoder::new(vocab)?;
+    Ok(if read.plain_specials {
+        encoder.with_plain_specials()
+    } else {
+        encoder
+    })
 }
 
 fn write_ids(out: &mut impl Write, id: &str, ids: &[u32]) -> std::io::Result<()> {
@@ -335,7 +344,7 @@ fn write_ids(out: &mut impl Write, id: &str, ids: &[u32]) -> std::io::Result<()>
 
 fn run_encode(a: EncodeArgs) -> Result<()> {
     a.read.init_threads()?;
-    let encoder = load_encoder(&a.tokenizer)?;
+    let encoder = load_encoder(&a.tokenizer, &a.read)?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out.lock());
     let result = if a.inputs.is_empty() || a.inputs == ["-"] {
@@ -384,14 +393,14 @@ fn run_encode(a: EncodeArgs) -> Result<()> {
 
 fn run_eval(a: EvalArgs) -> Result<()> {
     a.read.init_threads()?;
-    let encoder = load_encoder(&a.tokenizer)?;
+    let encoder = load_encoder(&a.tokenizer, &a.read)?;
     let report = evaluate(&expand_inputs(&a.inputs)?, &a.read.options(false), &encoder)?;
     print_line(&serde_json::to_string_pretty(&report)?)
 }
 
 pub fn run_tokenize(a: TokenizeArgs) -> Result<()> {
     a.read.init_threads()?;
-    let encoder = load_encoder(&a.tokenizer)?;
+    let encoder = load_encoder(&a.tokenizer, &a.read)?;
     let eod = a.append_eod.then_some(a.eod_token.as_str());
     let stats = tokenize_to_megatron(
         &expand_inputs(&a.inputs)?,
