@@ -87,6 +87,31 @@ fn train_encode_tokenize_eval() {
         std::fs::read(out.join("tokenizer.json")).unwrap()
     );
 
+    // One thread gives the same bytes.
+    let single = dir.path().join("single");
+    glmkit(&[
+        "bpe",
+        "train",
+        &s(&mixed),
+        &s(&zh),
+        &s(&en),
+        "--vocab-size",
+        "1200",
+        "--special-tokens",
+        "glm4",
+        "--output",
+        &s(&single),
+        "--threads",
+        "1",
+    ]);
+    for f in ["tokenizer.json", "tokenizer.model", "special_tokens.json"] {
+        assert_eq!(
+            std::fs::read(single.join(f)).unwrap(),
+            std::fs::read(out.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
     // encode from stdin: one document per line; both tokenizer formats agree.
     let tokenizer = s(&out.join("tokenizer.json"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_glmkit"))
@@ -135,6 +160,26 @@ fn train_encode_tokenize_eval() {
     assert_eq!(stats["documents"], 15);
     let idx = std::fs::read(dir.path().join("train-shard.idx")).unwrap();
     assert_eq!(&idx[..9], b"MMIDIDX\0\0");
+    let prefix1 = dir.path().join("train-shard-1");
+    glmkit(&[
+        "tokenize",
+        &s(&zh),
+        "--tokenizer",
+        &tokenizer,
+        "--output",
+        &s(&prefix1),
+        "--append-eod",
+        "--threads",
+        "1",
+    ]);
+    for ext in ["bin", "idx"] {
+        let a = std::fs::read(dir.path().join(format!("train-shard.{ext}"))).unwrap();
+        assert_eq!(
+            a,
+            std::fs::read(dir.path().join(format!("train-shard-1.{ext}"))).unwrap(),
+            "{ext} with 1 thread"
+        );
+    }
 
     let (eval, _) = glmkit(&["bpe", "eval", "--tokenizer", &tokenizer, &s(&mixed)]);
     let eval: Value = serde_json::from_str(&eval).unwrap();
