@@ -261,3 +261,23 @@ fn parallel_merges_match() {
     let seqs: Vec<String> = words.chunks(50).map(|c| c.join(" ")).collect();
     check_sequences(&seqs, "glm4", &config(600), "8788 words sharing ` e`");
 }
+
+/// JSON Lines read through the corpus readers: one sequence per document, as HF's
+/// `train_from_iterator` over the texts.
+#[test]
+fn jsonl_documents_match_train_from_iterator() {
+    let paths = [fixture("edge.jsonl"), fixture("mixed.jsonl"), fixture("zh.jsonl")];
+    let pre = PreTokenizer::new("glm4").unwrap();
+    let (counts, summary) = count_inputs(&files(&paths), &InputOptions::default(), &pre, None).unwrap();
+    assert_eq!(summary.quarantined, 1, "edge.jsonl has one empty text");
+    let c = config(2500);
+    let ours = to_tokenizer_json(&train(&counts, &c, pre.pattern()));
+    let all: Vec<String> = ["edge.jsonl", "mixed.jsonl", "zh.jsonl"]
+        .iter()
+        .flat_map(|f| texts(f))
+        .collect();
+    let (mut tokenizer, mut trainer) = hf(pre.pattern(), &c);
+    tokenizer.train(&mut trainer, all.iter()).unwrap();
+    let theirs: Value = serde_json::from_str(&tokenizer.to_string(false).unwrap()).unwrap();
+    assert_same(&ours, &theirs, "jsonl documents 2500");
+}
