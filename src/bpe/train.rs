@@ -332,3 +332,22 @@ fn merge_words(
             x
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts past 2^31 (where HF's `i32` pair counts wrap) and past 2^32 keep their order.
+    #[test]
+    fn counts_beyond_32_bits_keep_their_order() {
+        let mut counts = WordCounts::new();
+        counts.add(b"ab", 5_000_000_000);
+        counts.add(b"cd", 3_000_000_000);
+        counts.add(b"ef", 2_200_000_000);
+        counts.add(b"gh", 7);
+        let config = TrainerConfig { vocab_size: 256 + 4, ..Default::default() };
+        let vocab = train(&counts, &config, "glm4");
+        let made: Vec<&[u8]> = vocab.merges().iter().map(|m| vocab.token(m.result).unwrap().bytes()).collect();
+        assert_eq!(made, [&b"ab"[..], b"cd", b"ef", b"gh"]);
+    }
+}
