@@ -1,12 +1,17 @@
 //! Byte-level BPE for GLM-4: pre-tokenizer, trainer, encoder and tokenizer formats.
 //!
 //! The pieces, in the order data flows through them:
+//! - [`input`]: batches of documents from the corpus readers;
 //! - [`pattern`]: splits text into pre-tokens with GLM-4's (cl100k-style) regex;
-//! - [`special`]: cuts special tokens out of text;
-//! - [`count`]: counts pre-tokens in parallel, per shard, under a memory cap;
-//! - [`train`]: merges pairs exactly as HF tokenizers' `BpeTrainer` does;
+//! - [`count`]: counts pre-tokens in parallel under a memory cap; [`count_file`] stores a
+//!   shard's counts so that shards merge;
+//! - [`train`]: merges pairs exactly as HF tokenizers' `BpeTrainer` does ([`byte_level`] gives
+//!   the byte alphabet and its id order);
 //! - [`vocab`]: the resulting vocabulary; [`formats`] reads and writes it;
-//! - [`encode`]: rank-based merging into ids, with a cache.
+//! - [`special`] and [`encode`]: special tokens cut out of text, then rank-based merging into
+//!   ids, with a cache;
+//! - [`megatron`]: training shards in Megatron-LM's indexed dataset format;
+//! - [`stages`]: the commands' work over input files (count, tokenize, evaluate).
 
 pub mod byte_level;
 pub mod count;
