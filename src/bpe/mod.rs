@@ -5,7 +5,7 @@
 //! - [`pattern`]: splits text into pre-tokens with GLM-4's (cl100k-style) regex;
 //! - [`count`]: counts pre-tokens in parallel under a memory cap; [`count_file`] stores a
 //!   shard's counts so that shards merge;
-//! - [`train`]: merges pairs exactly as HF tokenizers' `BpeTrainer` does ([`byte_level`] gives
+//! - [`train`](mod@train): merges pairs exactly as HF tokenizers' `BpeTrainer` does ([`byte_level`] gives
 //!   the byte alphabet and its id order);
 //! - [`vocab`]: the resulting vocabulary; [`formats`] reads and writes it;
 //! - [`special`] and [`encode`]: special tokens cut out of text, then rank-based merging into

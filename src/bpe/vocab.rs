@@ -1,5 +1,5 @@
 //! A byte-level BPE vocabulary: the tokens by id, the merges by rank, the special tokens and the
-//! pre-tokenization pattern. Trained by [`super::train`], read and written by [`super::formats`],
+//! pre-tokenization pattern. Trained by [`super::train`](mod@super::train), read and written by [`super::formats`],
 //! used by [`super::encode`].
 
 use super::byte_level;
