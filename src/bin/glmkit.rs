@@ -10,6 +10,8 @@ mod common;
 mod corpus;
 #[path = "glmkit/dedup.rs"]
 mod dedup;
+#[path = "glmkit/filter.rs"]
+mod filter;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +34,10 @@ enum Command {
     Convert(corpus::ConvertArgs),
     /// Describe a corpus: documents, sizes, length percentiles, counts per field value.
     Stats(corpus::StatsArgs),
+    /// Identify languages and remove low-quality documents (one-line pipeline).
+    Filter(filter::FilterArgs),
+    /// Run the steps of a pipeline file (TOML).
+    Run(filter::RunArgs),
     /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
     Dedup(dedup::DedupArgs),
     /// Byte-level BPE: train, encode, evaluate.
@@ -45,6 +51,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Convert(args) => corpus::convert(args),
         Command::Stats(args) => corpus::stats(args),
+        Command::Filter(args) => filter::filter(args),
+        Command::Run(args) => filter::run(args),
         Command::Dedup(args) => dedup::run(args),
         Command::Bpe(args) => bpe::run(args),
         Command::Tokenize(args) => bpe::run_tokenize(args),

@@ -1,1 +1,149 @@
-//! (work in progress)
+//! Filtering: text normalization, language identification and quality rules.
+//!
+//! - [`normalize`]: Unicode normal form, control characters, whitespace, line endings.
+//! - [`langid`]: script + trigram language identification (`glmkit.lang`, `glmkit.lang_score`).
+//! - [`rules`]: Gopher quality and repetition, C4, FineWeb and an encoding check, with
+//!   per-language settings from [`thresholds`].
+//!
+//! Every step implements [`crate::pipeline::Step`]; [`build_step`] makes one from its name and
+//! settings, as pipeline files and the `filter` command do.
+
+pub mod langid;
+pub mod normalize;
+pub mod rules;
+pub mod script;
+pub mod thresholds;
+pub mod words;
+
+pub use langid::{Identified, LangIdConfig, LangIdStep, LanguageIdentifier, DEFAULT_LANGUAGES};
+pub use normalize::{normalize, normalize_counting, NormalizeConfig, NormalizeStep};
+pub use rules::{QualityRule, RuleStep, RULE_NAMES};
+pub use thresholds::{Thresholds, ThresholdsError};
+
+/// The rules `glmkit filter` runs by default, in order: cheap and decisive first.
+pub const DEFAULT_RULES: &[&str] = &[
+    "encoding",
+    "gopher_repetition",
+    "gopher_quality",
+    "c4",
+    "fineweb",
+];
+
+use crate::pipeline::{settings, BuildContext, Step, StepRegistry};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Registers the filter step kinds: `normalize`, `langid` and one per quality rule.
+pub fn register_steps(registry: &mut StepRegistry) {
+    registry.register("normalize", |table, _| {
+        Ok(Box::new(NormalizeStep::new(settings(table)?)))
+    });
+    registry.register("langid", |table, _| {
+        let config: LangIdConfig = settings(table)?;
+        Ok(Box::new(
+            LangIdStep::new(&config).map_err(|e| e.to_string())?,
+        ))
+    });
+    registry.register("gopher_quality", |t, ctx| {
+        rule_step("gopher_quality", t, ctx)
+    });
+    registry.register("gopher_repetition", |t, ctx| {
+        rule_step("gopher_repetition", t, ctx)
+    });
+    registry.register("c4", |t, ctx| rule_step("c4", t, ctx));
+    registry.register("fineweb", |t, ctx| rule_step("fineweb", t, ctx));
+    registry.register("encoding", |t, ctx| rule_step("encoding", t, ctx));
+}
+
+/// Settings of a quality-rule step in a pipeline file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleStepSettings {
+    /// Thresholds files for this step only, laid over the pipeline's.
+    #[serde(default)]
+    thresholds: Vec<String>,
+}
+
+fn rule_step(name: &str, table: toml::Table, ctx: &BuildContext) -> Result<Box<dyn Step>, String> {
+    let step: RuleStepSettings = settings(table)?;
+    let thresholds = if step.thresholds.is_empty() {
+        ctx.thresholds.clone()
+    } else {
+        let mut files = ctx.threshold_files.clone();
+        files.extend(step.thresholds.iter().map(|f| ctx.resolve(f)));
+        Arc::new(Thresholds::with_files(&files).map_err(|e| format!("in `thresholds`: {e}"))?)
+    };
+    let rule = rules::rule_by_name(name).ok_or_else(|| format!("unknown rule `{name}`"))?;
+    Ok(Box::new(RuleStep::new(rule, thresholds)))
+}
+
+/// What `glmkit filter` runs: optional normalization, language id, then quality rules.
+#[derive(Debug, Clone)]
+pub struct FilterOptions {
+    pub normalize: Option<NormalizeConfig>,
+    pub langid: LangIdConfig,
+    /// Rule names (see [`RULE_NAMES`]); empty runs none (language id only).
+    pub rules: Vec<String>,
+    pub threshold_files: Vec<PathBuf>,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            normalize: None,
+            langid: LangIdConfig::default(),
+            rules: DEFAULT_RULES.iter().map(|s| s.to_string()).collect(),
+            threshold_files: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error(transparent)]
+    LangId(#[from] langid::LangIdError),
+    #[error(transparent)]
+    Thresholds(#[from] ThresholdsError),
+    #[error("unknown rule `{0}` (known: {known})", known = RULE_NAMES.join(", "))]
+    UnknownRule(String),
+}
+
+/// Expands rule names as `--rules` takes them: `gopher` is both Gopher rules, `all` every rule.
+pub fn expand_rule_names(names: &[impl AsRef<str>]) -> Result<Vec<String>, FilterError> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        let name = name.as_ref().trim();
+        let expanded: Vec<&str> = match name {
+            "none" | "" => vec![],
+            "all" => DEFAULT_RULES.to_vec(),
+            "gopher" => vec!["gopher_repetition", "gopher_quality"],
+            other if RULE_NAMES.contains(&other) => vec![other],
+            other => return Err(FilterError::UnknownRule(other.to_string())),
+        };
+        for rule in expanded {
+            if !out.iter().any(|r| r == rule) {
+                out.push(rule.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The steps of `glmkit filter`.
+pub fn filter_steps(options: &FilterOptions) -> Result<Vec<Box<dyn Step>>, FilterError> {
+    let mut steps: Vec<Box<dyn Step>> = Vec::new();
+    if let Some(config) = &options.normalize {
+        steps.push(Box::new(NormalizeStep::new(config.clone())));
+    }
+    steps.push(Box::new(LangIdStep::new(&options.langid)?));
+    if !options.rules.is_empty() {
+        let thresholds = Arc::new(Thresholds::with_files(&options.threshold_files)?);
+        for name in &options.rules {
+            let rule =
+                rules::rule_by_name(name).ok_or_else(|| FilterError::UnknownRule(name.clone()))?;
+            steps.push(Box::new(RuleStep::new(rule, thresholds.clone())));
+        }
+    }
+    Ok(steps)
+}

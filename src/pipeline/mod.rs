@@ -1,11 +1,16 @@
 //! Steps, the sharded executor, the output layout, stats and resume.
 
+mod config;
 mod executor;
 mod output;
 mod shard;
 mod stats;
 mod step;
 
+pub use config::{
+    settings, BuildContext, ConfigError, InputSection, OutputSection, Pipeline, StepBuilder,
+    StepRegistry,
+};
 pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary, STOP_AFTER_ENV};
 pub use output::{
     output_stems, part_name, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED,

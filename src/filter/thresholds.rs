@@ -1,0 +1,207 @@
+//! Per-language settings of the quality rules, read from TOML data files.
+//!
+//! A thresholds file has one table per language code, plus `default` for every language:
+//!
+//! ```toml
+//! [default.gopher_quality]
+//! min_doc_words = 50
+//!
+//! [zh]
+//! stop_words = ["的", "是"]
+//! [zh.c4]
+//! min_num_sentences = 3
+//! ```
+//!
+//! Files are layered: glmkit's built-in files (`data/thresholds/`: the published defaults in
+//! `default.toml`, then one file per language), then any `--thresholds FILE` in order. A later
+//! file only needs the keys it changes. The settings for language `xx` are `default` with
+//! `xx` laid over it, so a language without a file gets the published defaults.
+
+use super::rules::{
+    C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use toml::{Table, Value};
+
+/// The built-in files, in layering order (`default` first).
+macro_rules! built_in {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../data/thresholds/", $name, ".toml")))),*]
+    };
+}
+const BUILT_IN: &[(&str, &str)] = built_in![
+    "default", "zh", "en", "de", "fr", "es", "it", "pt", "ru", "pl", "uk", "cs", "nl", "sv", "ja",
+    "ko", "vi", "id", "el", "tr", "hu", "fi", "da", "ro", "ar",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThresholdsError {
+    #[error("cannot read thresholds file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("thresholds file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("thresholds file {path}: language `{lang}`: {message}")]
+    Invalid {
+        path: String,
+        lang: String,
+        message: String,
+    },
+}
+
+/// Everything the quality rules need to know about one language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageProfile {
+    /// Function words; Gopher's stop-word rule counts them (compared lowercased, without
+    /// surrounding punctuation).
+    pub stop_words: Vec<String>,
+    /// Characters that end a sentence (C4 sentences, C4 / FineWeb terminal punctuation).
+    pub sentence_ends: Vec<char>,
+    pub gopher_quality: GopherQualityConfig,
+    pub gopher_repetition: GopherRepetitionConfig,
+    pub c4: C4Config,
+    pub fineweb: FineWebConfig,
+    pub encoding: EncodingConfig,
+}
+
+/// The resolved settings of every language a file names, plus the default.
+#[derive(Debug, Clone)]
+pub struct Thresholds {
+    default: Arc<Profile>,
+    languages: BTreeMap<String, Arc<Profile>>,
+}
+
+/// A [`LanguageProfile`] with its stop words in a set for lookups.
+#[derive(Debug)]
+pub struct Profile {
+    pub settings: LanguageProfile,
+    stop_set: std::collections::HashSet<String, xxhash_rust::xxh3::Xxh3Builder>,
+}
+
+impl std::ops::Deref for Profile {
+    type Target = LanguageProfile;
+    fn deref(&self) -> &LanguageProfile {
+        &self.settings
+    }
+}
+
+impl Profile {
+    pub fn is_stop_word(&self, word: &str) -> bool {
+        self.stop_set.contains(word)
+    }
+}
+
+impl Thresholds {
+    /// The built-in settings.
+    pub fn built_in() -> Self {
+        Self::layered(&[]).expect("built-in thresholds files are valid (checked by tests)")
+    }
+
+    /// The built-in settings with `files` laid over them, in order.
+    pub fn with_files(files: &[impl AsRef<Path>]) -> Result<Self, ThresholdsError> {
+        let mut extra = Vec::new();
+        for path in files {
+            let path = path.as_ref();
+            let text = std::fs::read_to_string(path).map_err(|source| ThresholdsError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            extra.push((path.display().to_string(), text));
+        }
+        Self::layered(&extra)
+    }
+
+    fn layered(extra: &[(String, String)]) -> Result<Self, ThresholdsError> {
+        let mut merged = Table::new();
+        let built_in = BUILT_IN
+            .iter()
+            .map(|(name, text)| (format!("<built-in>/{name}"), text.to_string()));
+        // Names the files a settings error can come from: the user's, or the built-in ones.
+        let mut last_path = String::from("<built-in>");
+        for (path, text) in built_in.chain(extra.iter().cloned()) {
+            let table: Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ThresholdsError::Parse {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+            merge(&mut merged, table);
+            if !path.starts_with("<built-in>") {
+                last_path = if last_path == "<built-in>" {
+                    path
+                } else {
+                    format!("{last_path}, {path}")
+                };
+            }
+        }
+        let default_table = match merged.get("default") {
+            Some(Value::Table(t)) => t.clone(),
+            _ => Table::new(),
+        };
+        let resolve =
+            |lang: &str, overlay: Option<&Table>| -> Result<Arc<Profile>, ThresholdsError> {
+                let mut table = default_table.clone();
+                if let Some(overlay) = overlay {
+                    merge(&mut table, overlay.clone());
+                }
+                let settings = LanguageProfile::deserialize(Value::Table(table)).map_err(|e| {
+                    ThresholdsError::Invalid {
+                        path: last_path.clone(),
+                        lang: lang.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+                let stop_set = settings
+                    .stop_words
+                    .iter()
+                    .map(|w| w.to_lowercase())
+                    .collect();
+                Ok(Arc::new(Profile { settings, stop_set }))
+            };
+        let default = resolve("default", None)?;
+        let mut languages = BTreeMap::new();
+        for (lang, value) in &merged {
+            if lang == "default" {
+                continue;
+            }
+            let Value::Table(overlay) = value else {
+                return Err(ThresholdsError::Invalid {
+                    path: last_path.clone(),
+                    lang: lang.clone(),
+                    message: "expected a table of settings".into(),
+                });
+            };
+            languages.insert(lang.clone(), resolve(lang, Some(overlay))?);
+        }
+        Ok(Thresholds { default, languages })
+    }
+
+    /// The settings for a language code (`None` or an unknown code: the default).
+    pub fn for_lang(&self, lang: Option<&str>) -> &Arc<Profile> {
+        lang.and_then(|l| self.languages.get(l))
+            .unwrap_or(&self.default)
+    }
+
+    /// The language codes with their own settings.
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.languages.keys().map(String::as_str)
+    }
+}
+
+/// Lays `overlay` over `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut Table, overlay: Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `glmkit filter` and `glmkit run` end to end on the filter fixtures.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn glmkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_glmkit"))
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every record under `dir` (all .jsonl.zst parts, in name order).
+fn records(dir: &Path) -> Vec<Value> {
+    let mut parts: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+        Err(_) => return Vec::new(),
+    };
+    parts.sort();
+    let mut out = Vec::new();
+    for part in parts
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".jsonl.zst"))
+    {
+        let reader =
+            BufReader::new(zstd::Decoder::new(std::fs::File::open(part).unwrap()).unwrap());
+        out.extend(
+            reader
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap()),
+        );
+    }
+    out
+}
+
+fn stats(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn filter_annotates_every_record_and_removes_junk() {
+    let out = tempfile::tempdir().unwrap();
+    let status = glmkit()
+        .args(["filter", "-q", "--threads", "2", "-o"])
+        .arg(out.path())
+        .args([
+            fixture("filter/clean.jsonl.zst"),
+            fixture("filter/noisy.jsonl.zst"),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let kept = records(&out.path().join("kept"));
+    let rejected = records(&out.path().join("rejected"));
+    let s = stats(out.path());
+    assert_eq!(
+        s["read"].as_u64().unwrap() as usize,
+        kept.len() + rejected.len()
+    );
+    for record in kept.iter().chain(&rejected) {
+        let lang = record["glmkit"]["lang"].as_str().unwrap();
+        let score = record["glmkit"]["lang_score"].as_f64().unwrap();
+        assert!(!lang.is_empty() && (0.0..=1.0).contains(&score), "{record}");
+    }
+    for record in &rejected {
+        let g = &record["glmkit"];
+        assert!(g["step"].is_string() && g["reason"].is_string(), "{g}");
+        assert!(
+            g["details"]["value"].is_number() && g["details"]["threshold"].is_number(),
+            "{g}"
+        );
+    }
+    // All the junk goes; the original fields of kept records stay.
+    assert!(
+        kept.iter().all(|r| r.get("defect").is_none()),
+        "a noisy document was kept"
+    );
+    assert!(kept
+        .iter()
+        .all(|r| r["lang"].is_string() && r["format"].is_string()));
+}
+
+#[test]
+fn rules_none_only_annotates_and_langs_keeps_languages() {
+    let out = tempfile::tempdir().unwrap();
+    let status = glmkit()
+        .args(["filter", "-q", "--rules", "none", "--langs", "zh,ja", "-o"])
+        .arg(out.path())
+        .arg(fixture("filter/clean.jsonl.zst"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let kept = records(&out.path().join("kept"));
+    let rejected = records(&out.path().join("rejected"));
+    assert!(kept.len() >= 40, "{}", kept.len());
+    for r in &kept {
+        let lang = r["glmkit"]["lang"].as_str().unwrap();
+        assert!(lang == "zh" || lang == "ja");
+        assert_eq!(r["lang"].as_str().unwrap(), lang, "{}", r["id"]);
+    }
+    assert!(rejected
+        .iter()
+        .all(|r| r["glmkit"]["step"] == "langid" && r["glmkit"]["reason"] == "language"));
+}
+
+#[test]
+fn output_does_not_depend_on_thread_count() {
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = tempfile::tempdir().unwrap();
+        let status = glmkit()
+            .args(["filter", "-q", "--normalize", "--threads", threads, "-o"])
+            .arg(out.path())
+            .args([
+                fixture("filter/clean.jsonl.zst"),
+                fixture("filter/noisy.jsonl.zst"),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut files = Vec::new();
+        for sub in ["kept", "rejected"] {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(out.path().join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            names.sort();
+            for name in names {
+                files.push((
+                    name.file_name().unwrap().to_owned(),
+                    std::fs::read(&name).unwrap(),
+                ));
+            }
+        }
+        outputs.push(files);
+    }
+    assert!(!outputs[0].is_empty());
+    assert!(
+        outputs[0] == outputs[1],
+        "outputs differ between 1 and 2 threads"
+    );
+}
+
+#[test]
+fn run_executes_the_example_pipeline() {
+    let out = tempfile::tempdir().unwrap();
+    let status = glmkit()
+        .args(["run", "-q"])
+        .arg(fixture("pipelines/filter.toml"))
+        .arg("-o")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let s = stats(out.path());
+    let steps = s["by_step"].as_object().unwrap();
+    for step in [
+        "normalize",
+        "langid",
+        "encoding",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+    ] {
+        assert!(steps.contains_key(step), "{step} missing from {steps:?}");
+    }
+    let kept = records(&out.path().join("kept"));
+    assert!(kept
+        .iter()
+        .all(|r| r["glmkit"]["normalize_changed"].is_u64() && r["glmkit"]["lang"].is_string()));
+}
+
+#[test]
+fn a_bad_pipeline_names_the_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[step]]\nkind = \"normalize\"\n\n[[step]]\nkind = \"c4\"\nthresholdz = []\n",
+    )
+    .unwrap();
+    let output = glmkit()
+        .arg("run")
+        .arg(&path)
+        .arg(fixture("filter/noisy.jsonl.zst"))
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.toml:6: key `thresholdz`"), "{stderr}");
+}
