@@ -2,6 +2,8 @@
 //! module under `src/bin/glmkit/`.
 
 // Command groups live in src/bin/glmkit/ (the binary's root is this file, hence the paths).
+#[path = "glmkit/bpe.rs"]
+mod bpe;
 #[path = "glmkit/common.rs"]
 mod common;
 #[path = "glmkit/corpus.rs"]
@@ -46,6 +48,10 @@ enum Command {
     Model(model::ModelArgs),
     /// Score documents by perplexity under a GLM-4 model; threshold and bucket them.
     Score(score::ScoreArgs),
+    /// Byte-level BPE: train, encode, evaluate.
+    Bpe(bpe::BpeArgs),
+    /// Encode documents into a Megatron-LM indexed dataset (PREFIX.bin + PREFIX.idx).
+    Tokenize(bpe::TokenizeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,5 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dedup(args) => dedup::run(args),
         Command::Model(args) => model::run(args),
         Command::Score(args) => score::run(args),
+        Command::Bpe(args) => bpe::run(args),
+        Command::Tokenize(args) => bpe::run_tokenize(args),
     }
 }
