@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpe").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/bpe")
+        .join(name)
 }
 
 fn glmkit(args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_glmkit")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_glmkit"))
+        .args(args)
+        .output()
+        .unwrap();
     let (stdout, stderr) = (
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
@@ -23,7 +28,11 @@ fn glmkit(args: &[&str]) -> (String, String) {
 fn train_encode_tokenize_eval() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tok");
-    let (mixed, zh, en) = (fixture("mixed.jsonl"), fixture("zh.jsonl"), fixture("en.txt"));
+    let (mixed, zh, en) = (
+        fixture("mixed.jsonl"),
+        fixture("zh.jsonl"),
+        fixture("en.txt"),
+    );
     let s = |p: &Path| p.to_str().unwrap().to_string();
     glmkit(&[
         "bpe",
@@ -48,7 +57,9 @@ fn train_encode_tokenize_eval() {
     ] {
         assert!(out.join(f).exists(), "{f} written");
     }
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("train_report.json")).unwrap()).unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("train_report.json")).unwrap())
+            .unwrap();
     assert_eq!(report["vocab"], 1200);
     assert_eq!(report["merges"], 1200 - 256 - 14);
 
@@ -127,7 +138,10 @@ fn train_encode_tokenize_eval() {
         .write_all("你好，世界\nhello  world<|endoftext|>\n".as_bytes())
         .unwrap();
     let stdout = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["id"], "1");
     assert_eq!(
@@ -202,8 +216,10 @@ fn memory_cap_prunes_and_says_so() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(stderr.contains("memory cap: pruned"), "{stderr}");
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("train_report.json")).unwrap()).unwrap();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("train_report.json")).unwrap(),
+    )
+    .unwrap();
     assert!(report["pruned"]["words"].as_u64().unwrap() > 0);
 }
 
@@ -225,8 +241,10 @@ fn bad_records_are_skipped_and_named() {
         stderr.contains("skipped 1 records") && stderr.contains("bad.jsonl:2: text_not_string"),
         "{stderr}"
     );
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("train_report.json")).unwrap()).unwrap();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("train_report.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(report["quarantined"], 1);
     assert_eq!(report["documents"], 1);
 
@@ -244,5 +262,7 @@ fn bad_records_are_skipped_and_named() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("/nonexistent/x.jsonl"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("/nonexistent/x.jsonl"));
 }

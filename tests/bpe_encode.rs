@@ -14,7 +14,9 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpe").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/bpe")
+        .join(name)
 }
 
 fn files(paths: &[PathBuf]) -> Vec<InputFile> {
@@ -47,7 +49,11 @@ fn documents() -> Vec<String> {
 
 fn trained(pattern: &str, vocab_size: usize) -> Vocabulary {
     let pre = PreTokenizer::new(pattern).unwrap();
-    let inputs = [fixture("mixed.jsonl"), fixture("zh.jsonl"), fixture("en.txt")];
+    let inputs = [
+        fixture("mixed.jsonl"),
+        fixture("zh.jsonl"),
+        fixture("en.txt"),
+    ];
     let options = InputOptions {
         txt_lines: true,
         ..Default::default()
@@ -70,14 +76,23 @@ fn check_against_tokenizers_crate(vocab: Vocabulary) {
     let path = dir.path().join("tokenizer.json");
     write_tokenizer_json(&vocab, &path).unwrap();
     let hf = tokenizers::Tokenizer::from_file(&path).unwrap();
-    assert_eq!(read_tokenizer_json(&path).unwrap(), vocab, "tokenizer.json reads back");
+    assert_eq!(
+        read_tokenizer_json(&path).unwrap(),
+        vocab,
+        "tokenizer.json reads back"
+    );
     let encoder = Encoder::new(vocab).unwrap();
     let docs = documents();
     let ours = encoder.encode_batch(&docs);
     let mut tokens = 0;
     for (doc, ids) in docs.iter().zip(&ours) {
         let theirs = hf.encode(doc.as_str(), false).unwrap().get_ids().to_vec();
-        assert_eq!(ids, &theirs, "ids differ on {:?}", &doc[..doc.len().min(80)]);
+        assert_eq!(
+            ids,
+            &theirs,
+            "ids differ on {:?}",
+            &doc[..doc.len().min(80)]
+        );
         assert_eq!(
             encoder.decode_bytes(ids).unwrap(),
             doc.as_bytes(),
@@ -137,8 +152,10 @@ fn b64(bytes: &[u8]) -> String {
 fn glm4_specials_follow_the_ranks_in_a_plain_rank_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokenizer.model");
-    let lines: String =
-        (0..=255u8).map(|b| format!("{} {b}\n", b64(&[b]))).collect::<String>() + &format!("{} 256\n", b64(b"ab"));
+    let lines: String = (0..=255u8)
+        .map(|b| format!("{} {b}\n", b64(&[b])))
+        .collect::<String>()
+        + &format!("{} 256\n", b64(b"ab"));
     std::fs::write(&path, lines).unwrap();
     let vocab = read_tiktoken(&path, None).unwrap();
     assert_eq!(vocab.specials()[0], ("<|endoftext|>".to_string(), 257));
@@ -187,7 +204,9 @@ fn megatron_dataset_holds_the_encoded_documents() {
     assert_eq!(got, want);
     assert_eq!(stats.documents as usize, docs.len());
     // A vocabulary this small is stored as uint16: 2 bytes per token.
-    let bin = std::fs::metadata(dir.path().join("shard.bin")).unwrap().len();
+    let bin = std::fs::metadata(dir.path().join("shard.bin"))
+        .unwrap()
+        .len();
     assert_eq!(bin, 2 * stats.tokens);
 }
 

@@ -19,7 +19,9 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpe").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/bpe")
+        .join(name)
 }
 
 fn files(paths: &[PathBuf]) -> Vec<InputFile> {
@@ -144,7 +146,12 @@ fn mixed_languages_at_several_sizes() {
         min_frequency: 3,
         ..Default::default()
     };
-    check_sequences(&t, "glm4", &frequent, "mixed 5000 min_frequency 3 (stops early)");
+    check_sequences(
+        &t,
+        "glm4",
+        &frequent,
+        "mixed 5000 min_frequency 3 (stops early)",
+    );
     check_sequences(&t, "gpt2", &config(1200), "mixed gpt2 1200");
 }
 
@@ -237,7 +244,10 @@ fn shard_counts_merge_to_the_whole() {
     assert_eq!(merged.sequences, whole.sequences);
     assert_eq!(merged.sorted(), whole.sorted());
     let c = config(800);
-    assert_eq!(train(&merged, &c, pre.pattern()), train(&whole, &c, pre.pattern()));
+    assert_eq!(
+        train(&merged, &c, pre.pattern()),
+        train(&whole, &c, pre.pattern())
+    );
 
     // A truncated file is refused.
     let file = dir.path().join("counts-0.counts");
@@ -266,9 +276,14 @@ fn parallel_merges_match() {
 /// `train_from_iterator` over the texts.
 #[test]
 fn jsonl_documents_match_train_from_iterator() {
-    let paths = [fixture("edge.jsonl"), fixture("mixed.jsonl"), fixture("zh.jsonl")];
+    let paths = [
+        fixture("edge.jsonl"),
+        fixture("mixed.jsonl"),
+        fixture("zh.jsonl"),
+    ];
     let pre = PreTokenizer::new("glm4").unwrap();
-    let (counts, summary) = count_inputs(&files(&paths), &InputOptions::default(), &pre, None).unwrap();
+    let (counts, summary) =
+        count_inputs(&files(&paths), &InputOptions::default(), &pre, None).unwrap();
     assert_eq!(summary.quarantined, 1, "edge.jsonl has one empty text");
     let c = config(2500);
     let ours = to_tokenizer_json(&train(&counts, &c, pre.pattern()));

@@ -133,7 +133,12 @@ impl<'p> WordCounter<'p> {
     }
 
     /// Counts one sequence into `counts`.
-    pub fn count_into<'t>(&self, sequence: &'t str, counts: &mut FxHashMap<&'t [u8], u64>, search: &mut SearchCache) {
+    pub fn count_into<'t>(
+        &self,
+        sequence: &'t str,
+        counts: &mut FxHashMap<&'t [u8], u64>,
+        search: &mut SearchCache,
+    ) {
         for piece in self.pre.pieces_with(sequence, search) {
             *counts.entry(piece.as_bytes()).or_insert(0) += 1;
         }
@@ -226,7 +231,11 @@ mod tests {
         assert_eq!(wc.sequences, 2);
         let before = wc.len() as u64;
         wc.prune_to(100);
-        assert_eq!(wc.len(), 2, "only `a` and ` a` were seen twice; the rarest go first");
+        assert_eq!(
+            wc.len(),
+            2,
+            "only `a` and ` a` were seen twice; the rarest go first"
+        );
         assert_eq!(wc.pruned.max_count, 1);
         wc.prune_to(0);
         assert!(wc.is_empty());

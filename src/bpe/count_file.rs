@@ -24,7 +24,10 @@ pub struct CountHeader {
 #[derive(Debug, thiserror::Error)]
 pub enum CountFileError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -96,7 +99,8 @@ pub fn read_count_file(path: &Path) -> Result<(CountHeader, WordCounts), CountFi
         .iter()
         .position(|&b| b == b'\n')
         .ok_or_else(|| bad("no header line"))?;
-    let header: CountHeader = serde_json::from_slice(&rest[..nl]).map_err(|e| bad(&format!("bad header: {e}")))?;
+    let header: CountHeader =
+        serde_json::from_slice(&rest[..nl]).map_err(|e| bad(&format!("bad header: {e}")))?;
     let mut data = &rest[nl + 1..];
     let mut counts = WordCounts::new();
     while !data.is_empty() {

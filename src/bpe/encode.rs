@@ -42,7 +42,12 @@ impl Encoder {
     pub fn new(vocab: Vocabulary) -> Result<Self, PatternError> {
         let pre = PreTokenizer::new(vocab.pattern())?;
         let specials_list = vocab.specials();
-        let specials = SpecialSplitter::new(&specials_list.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>());
+        let specials = SpecialSplitter::new(
+            &specials_list
+                .iter()
+                .map(|(s, _)| s.clone())
+                .collect::<Vec<_>>(),
+        );
         let special_ids = specials_list.iter().map(|(_, id)| *id).collect();
         let byte_ids = vocab.byte_ids();
         let mut merges = FxHashMap::default();
@@ -101,7 +106,9 @@ impl Encoder {
         let rank_of = |l: u32, r: u32| self.merges.get(&pair(l, r)).map_or((u32::MAX, 0), |&x| x);
         let mut ranks: Vec<(u32, u32)> = symbols.windows(2).map(|w| rank_of(w[0], w[1])).collect();
         loop {
-            let Some((i, &(rank, result))) = ranks.iter().enumerate().min_by_key(|(i, (r, _))| (*r, *i)) else {
+            let Some((i, &(rank, result))) =
+                ranks.iter().enumerate().min_by_key(|(i, (r, _))| (*r, *i))
+            else {
                 break;
             };
             if rank == u32::MAX {
@@ -121,7 +128,12 @@ impl Encoder {
     }
 
     /// Appends the ids of one piece.
-    fn encode_piece(&self, piece: &[u8], cache: &mut FxHashMap<Box<[u8]>, Vec<u32>>, out: &mut Vec<u32>) {
+    fn encode_piece(
+        &self,
+        piece: &[u8],
+        cache: &mut FxHashMap<Box<[u8]>, Vec<u32>>,
+        out: &mut Vec<u32>,
+    ) {
         if let Some(&id) = self.whole.get(piece) {
             out.push(id);
             return;
@@ -140,14 +152,15 @@ impl Encoder {
 
     /// Appends the ids of `text` to `out`; special tokens in the text become their ids.
     pub fn encode_into(&self, text: &str, cache: &mut Cache, out: &mut Vec<u32>) {
-        self.specials.for_each_segment(text, |segment| match segment {
-            Segment::Special(k) => out.push(self.special_ids[k]),
-            Segment::Text(t) => {
-                for piece in self.pre.pieces_with(t, &mut cache.search) {
-                    self.encode_piece(piece.as_bytes(), &mut cache.pieces, out);
+        self.specials
+            .for_each_segment(text, |segment| match segment {
+                Segment::Special(k) => out.push(self.special_ids[k]),
+                Segment::Text(t) => {
+                    for piece in self.pre.pieces_with(t, &mut cache.search) {
+                        self.encode_piece(piece.as_bytes(), &mut cache.pieces, out);
+                    }
                 }
-            }
-        });
+            });
     }
 
     /// The ids of `text`.

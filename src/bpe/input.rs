@@ -3,7 +3,9 @@
 //! bounded memory. Records the readers quarantine are counted (and reported by the commands);
 //! a file that breaks off is an error.
 
-use crate::corpus::{CorpusError, CorpusReader, Document, Format, InputFile, Raw, ReadOptions, Record};
+use crate::corpus::{
+    CorpusError, CorpusReader, Document, Format, InputFile, Raw, ReadOptions, Record,
+};
 use rayon::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +13,11 @@ pub enum InputError {
     #[error(transparent)]
     Corpus(#[from] CorpusError),
     #[error("{file}: unreadable after {offset} (bytes or rows): {error}")]
-    Broken { file: String, offset: u64, error: String },
+    Broken {
+        file: String,
+        offset: u64,
+        error: String,
+    },
 }
 
 /// Reading options.
@@ -102,9 +108,10 @@ pub fn for_each_batch<E: From<InputError>>(
                     Record::Quarantined(q) => {
                         summary.quarantined += 1;
                         if summary.quarantine_examples.len() < EXAMPLES {
-                            summary
-                                .quarantine_examples
-                                .push(format!("{}:{}: {} ({})", q.source, q.line, q.reason, q.error));
+                            summary.quarantine_examples.push(format!(
+                                "{}:{}: {} ({})",
+                                q.source, q.line, q.reason, q.error
+                            ));
                         }
                     }
                     Record::Break(b) => {

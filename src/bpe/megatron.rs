@@ -26,7 +26,10 @@ const MAGIC: &[u8; 9] = b"MMIDIDX\0\0";
 #[derive(Debug, thiserror::Error)]
 pub enum MegatronError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("token id {id} does not fit the dataset's 16-bit dtype")]
@@ -110,7 +113,10 @@ impl IndexedDatasetWriter {
     /// Appends one document.
     pub fn add_document(&mut self, ids: &[u32]) -> Result<(), MegatronError> {
         let index = self.lengths.len() as u64;
-        let len = i32::try_from(ids.len()).map_err(|_| MegatronError::DocumentTooLong { index, len: ids.len() })?;
+        let len = i32::try_from(ids.len()).map_err(|_| MegatronError::DocumentTooLong {
+            index,
+            len: ids.len(),
+        })?;
         let mut buf = Vec::with_capacity(ids.len() * self.dtype.size());
         match self.dtype {
             TokenDtype::U16 => {
@@ -125,10 +131,12 @@ impl IndexedDatasetWriter {
                 }
             }
         }
-        self.bin.write_all(&buf).map_err(|source| MegatronError::Io {
-            path: self.bin_tmp.clone(),
-            source,
-        })?;
+        self.bin
+            .write_all(&buf)
+            .map_err(|source| MegatronError::Io {
+                path: self.bin_tmp.clone(),
+                source,
+            })?;
         self.lengths.push(len);
         Ok(())
     }
@@ -204,7 +212,8 @@ pub fn read_indexed_dataset(prefix: &Path) -> Result<Vec<Vec<u32>>, MegatronErro
     }
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let len = i32::from_le_bytes(idx[34 + 4 * i..38 + 4 * i].try_into().expect("4 bytes")) as usize;
+        let len =
+            i32::from_le_bytes(idx[34 + 4 * i..38 + 4 * i].try_into().expect("4 bytes")) as usize;
         let ptr = u64_at(34 + 4 * n + 8 * i) as usize;
         let end = ptr + len * dtype.size();
         let data = bin

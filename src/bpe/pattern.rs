@@ -14,7 +14,8 @@ pub const GLM4: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\
 /// OpenAI's cl100k_base pattern (identical to GLM-4's).
 pub const CL100K: &str = GLM4;
 /// GPT-2's pattern.
-pub const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+pub const GPT2: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 /// The lookahead tail this module implements by hand.
 const LOOKAHEAD_TAIL: &str = r"\s+(?!\S)|\s+";
@@ -87,7 +88,11 @@ impl PreTokenizer {
                 (compile(&pattern)?, None)
             }
         };
-        Ok(PreTokenizer { pattern, regex, tail })
+        Ok(PreTokenizer {
+            pattern,
+            regex,
+            tail,
+        })
     }
 
     /// The pattern as written in `tokenizer.json`.
@@ -108,7 +113,11 @@ impl PreTokenizer {
 
     /// Like [`PreTokenizer::pieces`], with search scratch space owned by the caller (one per
     /// thread): saves taking it from a shared pool at every piece.
-    pub fn pieces_with<'p, 't, 'c>(&'p self, text: &'t str, cache: &'c mut SearchCache) -> Pieces<'p, 't, 'c> {
+    pub fn pieces_with<'p, 't, 'c>(
+        &'p self,
+        text: &'t str,
+        cache: &'c mut SearchCache,
+    ) -> Pieces<'p, 't, 'c> {
         Pieces {
             pre: self,
             text,
@@ -172,7 +181,9 @@ struct Tail {
 }
 
 fn has_lookaround(pattern: &str) -> bool {
-    ["(?=", "(?!", "(?<=", "(?<!"].iter().any(|l| pattern.contains(l))
+    ["(?=", "(?!", "(?<=", "(?<!"]
+        .iter()
+        .any(|l| pattern.contains(l))
 }
 
 /// Per-thread search scratch space of a [`PreTokenizer`].
@@ -199,7 +210,9 @@ impl<'t> Iterator for Pieces<'_, 't, '_> {
         }
         // Pieces usually tile the text, so the next one starts where the last ended: an anchored
         // search needs only a forward pass. Otherwise (a custom pattern that skips text) search on.
-        let anchored = Input::new(self.text).range(self.at..).anchored(Anchored::Yes);
+        let anchored = Input::new(self.text)
+            .range(self.at..)
+            .anchored(Anchored::Yes);
         let regex = &self.pre.regex;
         let mut search = |input: &Input| match self.cache.as_deref_mut() {
             Some(c) => regex.search_with(&mut c.main, input),
@@ -214,11 +227,15 @@ impl<'t> Iterator for Pieces<'_, 't, '_> {
             // An empty match (possible in custom patterns): step over one char.
             let step = self.text[end..].chars().next().map_or(1, char::len_utf8);
             self.at = end + step;
-            return if self.at > self.text.len() { None } else { self.next() };
+            return if self.at > self.text.len() {
+                None
+            } else {
+                self.next()
+            };
         }
-        if let Some(shorter) = self
-            .pre
-            .gives_back_last_char(self.text, start, end, self.cache.as_deref_mut())
+        if let Some(shorter) =
+            self.pre
+                .gives_back_last_char(self.text, start, end, self.cache.as_deref_mut())
         {
             end = shorter;
         }
@@ -257,6 +274,9 @@ mod tests {
             PreTokenizer::new(r"(?=a)b|\s+"),
             Err(PatternError::Lookaround(_))
         ));
-        assert!(matches!(PreTokenizer::new(r"[a"), Err(PatternError::Compile { .. })));
+        assert!(matches!(
+            PreTokenizer::new(r"[a"),
+            Err(PatternError::Compile { .. })
+        ));
     }
 }

@@ -92,7 +92,8 @@ pub fn tokenize_to_megatron(
                 .ok_or_else(|| TokenizeError::NoEod(name.to_string()))?,
         ),
     };
-    let mut writer = IndexedDatasetWriter::create(prefix, TokenDtype::for_vocab(encoder.vocab().len()))?;
+    let mut writer =
+        IndexedDatasetWriter::create(prefix, TokenDtype::for_vocab(encoder.vocab().len()))?;
     let mut stats = TokenizeStats::default();
     let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
         let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
@@ -154,14 +155,22 @@ pub struct EvalReport {
     pub by_lang: BTreeMap<String, EvalFigures>,
 }
 
-pub fn evaluate(files: &[InputFile], options: &InputOptions, encoder: &Encoder) -> Result<EvalReport, InputError> {
+pub fn evaluate(
+    files: &[InputFile],
+    options: &InputOptions,
+    encoder: &Encoder,
+) -> Result<EvalReport, InputError> {
     let mut report = EvalReport::default();
     let summary = input::for_each_batch(files, options, |batch: Vec<Document>| {
         let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
         for (ids, doc) in encoder.encode_batch(&texts).into_iter().zip(&batch) {
             report.all.add(&doc.text, ids.len());
             let lang = lang_of(doc).unwrap_or("unknown").to_string();
-            report.by_lang.entry(lang).or_default().add(&doc.text, ids.len());
+            report
+                .by_lang
+                .entry(lang)
+                .or_default()
+                .add(&doc.text, ids.len());
         }
         Ok::<(), InputError>(())
     })?;

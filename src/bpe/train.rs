@@ -277,7 +277,8 @@ pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Voca
             }
         })
         .collect();
-    Vocabulary::new(pattern.to_string(), tokens, merges).expect("a trained vocabulary is consistent")
+    Vocabulary::new(pattern.to_string(), tokens, merges)
+        .expect("a trained vocabulary is consistent")
 }
 
 /// Below this many target words a merge runs on one thread.
@@ -299,7 +300,8 @@ fn merge_words(
             let (start, len) = (words.start[i as usize], words.len[i as usize] as usize);
             let count = words.count[i as usize] as i64;
             let s = &mut words.symbols[start..start + len];
-            words.len[i as usize] = merge_word(s, a, b, new, token_len, max_len, i, count, &mut changes) as u32;
+            words.len[i as usize] =
+                merge_word(s, a, b, new, token_len, max_len, i, count, &mut changes) as u32;
         }
         return changes;
     }
@@ -321,8 +323,21 @@ fn merge_words(
                 // SAFETY: `i` is unique among all tasks (see above) and in bounds (a word index).
                 unsafe {
                     let len_ptr = shared.1.add(i_us);
-                    let s = std::slice::from_raw_parts_mut(shared.0.add(start[i_us]), *len_ptr as usize);
-                    *len_ptr = merge_word(s, a, b, new, token_len, max_len, i, count[i_us] as i64, &mut changes) as u32;
+                    let s = std::slice::from_raw_parts_mut(
+                        shared.0.add(start[i_us]),
+                        *len_ptr as usize,
+                    );
+                    *len_ptr = merge_word(
+                        s,
+                        a,
+                        b,
+                        new,
+                        token_len,
+                        max_len,
+                        i,
+                        count[i_us] as i64,
+                        &mut changes,
+                    ) as u32;
                 }
             }
             changes
@@ -345,9 +360,16 @@ mod tests {
         counts.add(b"cd", 3_000_000_000);
         counts.add(b"ef", 2_200_000_000);
         counts.add(b"gh", 7);
-        let config = TrainerConfig { vocab_size: 256 + 4, ..Default::default() };
+        let config = TrainerConfig {
+            vocab_size: 256 + 4,
+            ..Default::default()
+        };
         let vocab = train(&counts, &config, "glm4");
-        let made: Vec<&[u8]> = vocab.merges().iter().map(|m| vocab.token(m.result).unwrap().bytes()).collect();
+        let made: Vec<&[u8]> = vocab
+            .merges()
+            .iter()
+            .map(|m| vocab.token(m.result).unwrap().bytes())
+            .collect();
         assert_eq!(made, [&b"ab"[..], b"cd", b"ef", b"gh"]);
     }
 }

@@ -47,7 +47,11 @@ pub enum VocabError {
     #[error("merge {rank} refers to id {id}, which is not in the vocabulary")]
     UnknownId { rank: usize, id: u32 },
     #[error("merge {rank} ({left} + {right}) does not produce a known token")]
-    UnknownMergeResult { rank: usize, left: String, right: String },
+    UnknownMergeResult {
+        rank: usize,
+        left: String,
+        right: String,
+    },
 }
 
 /// A byte-level BPE vocabulary.
@@ -60,7 +64,11 @@ pub struct Vocabulary {
 
 impl Vocabulary {
     /// Checks that all 256 bytes have a token and every merge refers to known ids.
-    pub fn new(pattern: String, tokens: Vec<Token>, merges: Vec<Merge>) -> Result<Self, VocabError> {
+    pub fn new(
+        pattern: String,
+        tokens: Vec<Token>,
+        merges: Vec<Merge>,
+    ) -> Result<Self, VocabError> {
         let vocab = Vocabulary {
             pattern,
             tokens,

@@ -3,7 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use glmkit::bpe::count_file::{read_count_file, write_count_file};
-use glmkit::bpe::formats::{read_vocabulary, write_tiktoken, write_tokenizer_json, GLM4_SPECIAL_TOKENS};
+use glmkit::bpe::formats::{
+    read_vocabulary, write_tiktoken, write_tokenizer_json, GLM4_SPECIAL_TOKENS,
+};
 use glmkit::bpe::input::{InputOptions, ReadSummary};
 use glmkit::bpe::stages::{count_inputs, evaluate, shard_files, tokenize_to_megatron};
 use glmkit::bpe::{train, Encoder, PreTokenizer, TrainerConfig, WordCounts};
@@ -157,7 +159,10 @@ pub fn run(args: BpeArgs) -> Result<()> {
 
 fn parse_size(s: &str) -> Result<usize> {
     let s = s.trim();
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
+    let (digits, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
     let value: f64 = digits
         .parse()
         .with_context(|| format!("--max-memory `{s}`: expected e.g. 512M or 4G"))?;
@@ -183,7 +188,8 @@ fn special_tokens(arg: Option<&str>) -> Result<Vec<String>> {
     }
     let path = Path::new(arg);
     if path.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading special tokens from {arg}"))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading special tokens from {arg}"))?;
         return Ok(text
             .lines()
             .map(str::trim)
@@ -201,7 +207,10 @@ fn special_tokens(arg: Option<&str>) -> Result<Vec<String>> {
 
 fn report_read(summary: &ReadSummary) {
     if summary.quarantined > 0 {
-        eprintln!("skipped {} records that are not documents, e.g.:", summary.quarantined);
+        eprintln!(
+            "skipped {} records that are not documents, e.g.:",
+            summary.quarantined
+        );
         for example in &summary.quarantine_examples {
             eprintln!("  {example}");
         }
@@ -213,14 +222,18 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let started = Instant::now();
     let pre = PreTokenizer::new(&a.pattern)?;
     let max_memory = a.max_memory.as_deref().map(parse_size).transpose()?;
-    let (count_files, texts): (Vec<String>, Vec<String>) =
-        a.inputs.iter().cloned().partition(|p| p.ends_with(".counts"));
+    let (count_files, texts): (Vec<String>, Vec<String>) = a
+        .inputs
+        .iter()
+        .cloned()
+        .partition(|p| p.ends_with(".counts"));
     let texts: Vec<InputFile> = if texts.is_empty() {
         vec![]
     } else {
         expand_inputs(&texts)?
     };
-    std::fs::create_dir_all(&a.output).with_context(|| format!("creating {}", a.output.display()))?;
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
     let options = a.read.options(true);
 
     if let Some(shard) = a.shard {
@@ -228,9 +241,10 @@ fn run_train(a: TrainArgs) -> Result<()> {
             bail!("--shard counts text inputs; pass .counts files to a run without --shard");
         }
         let (counts, read) = count_inputs(&shard_files(&texts, shard), &options, &pre, max_memory)?;
-        let file = a
-            .output
-            .join(format!("word-counts-{}-of-{}.counts", shard.index, shard.count));
+        let file = a.output.join(format!(
+            "word-counts-{}-of-{}.counts",
+            shard.index, shard.count
+        ));
         let header = write_count_file(&file, &counts, pre.pattern(), &shard.to_string())?;
         eprintln!(
             "shard {shard}: {} sequences, {} distinct words -> {} ({:.1}s)",

@@ -5,7 +5,9 @@ mod tiktoken;
 mod tokenizer_json;
 
 pub use tiktoken::{read_tiktoken, write_tiktoken, GLM4_SPECIAL_TOKENS};
-pub use tokenizer_json::{from_tokenizer_json, read_tokenizer_json, to_tokenizer_json, write_tokenizer_json};
+pub use tokenizer_json::{
+    from_tokenizer_json, read_tokenizer_json, to_tokenizer_json, write_tokenizer_json,
+};
 
 use super::vocab::{VocabError, Vocabulary};
 use std::path::{Path, PathBuf};
@@ -13,9 +15,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not valid JSON: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("{path}: {source}")]

@@ -53,15 +53,21 @@ pub fn write_tiktoken(vocab: &Vocabulary, path: &Path) -> Result<(), FormatError
         let map: serde_json::Map<String, serde_json::Value> =
             specials.into_iter().map(|(s, id)| (s, id.into())).collect();
         let side = path.with_file_name(SPECIALS_FILE);
-        std::fs::write(&side, serde_json::to_string_pretty(&map).expect("JSON serializes"))
-            .map_err(|source| FormatError::Io { path: side, source })?;
+        std::fs::write(
+            &side,
+            serde_json::to_string_pretty(&map).expect("JSON serializes"),
+        )
+        .map_err(|source| FormatError::Io { path: side, source })?;
     }
     Ok(())
 }
 
 /// Reads a rank file with the given specials, or (when `None`) those of `special_tokens.json`
 /// next to it, or else GLM-4's. The pattern is GLM-4's.
-pub fn read_tiktoken(path: &Path, specials: Option<Vec<(String, u32)>>) -> Result<Vocabulary, FormatError> {
+pub fn read_tiktoken(
+    path: &Path,
+    specials: Option<Vec<(String, u32)>>,
+) -> Result<Vocabulary, FormatError> {
     let io = |source| FormatError::Io {
         path: path.to_path_buf(),
         source,
@@ -74,9 +80,16 @@ pub fn read_tiktoken(path: &Path, specials: Option<Vec<(String, u32)>>) -> Resul
             continue;
         }
         let bad = |what: &str| FormatError::invalid(path, format!("line {}: {what}", n + 1));
-        let (token, rank) = line.split_once(' ').ok_or_else(|| bad("expected `<base64> <rank>`"))?;
-        let bytes = b64.decode(token).map_err(|e| bad(&format!("bad base64: {e}")))?;
-        let rank: u32 = rank.trim().parse().map_err(|_| bad("rank is not an integer"))?;
+        let (token, rank) = line
+            .split_once(' ')
+            .ok_or_else(|| bad("expected `<base64> <rank>`"))?;
+        let bytes = b64
+            .decode(token)
+            .map_err(|e| bad(&format!("bad base64: {e}")))?;
+        let rank: u32 = rank
+            .trim()
+            .parse()
+            .map_err(|_| bad("rank is not an integer"))?;
         ranked.push((rank, bytes));
     }
     let max_rank = ranked.iter().map(|(r, _)| *r).max();
@@ -89,10 +102,11 @@ pub fn read_tiktoken(path: &Path, specials: Option<Vec<(String, u32)>>) -> Resul
                     path: side.clone(),
                     source,
                 })?;
-                let map: FxHashMap<String, u32> = serde_json::from_str(&text).map_err(|source| FormatError::Json {
-                    path: side.clone(),
-                    source,
-                })?;
+                let map: FxHashMap<String, u32> =
+                    serde_json::from_str(&text).map_err(|source| FormatError::Json {
+                        path: side.clone(),
+                        source,
+                    })?;
                 map.into_iter().collect()
             } else {
                 let first = max_rank.map_or(0, |r| r + 1);

@@ -53,7 +53,8 @@ pub fn to_tokenizer_json(vocab: &Vocabulary) -> Value {
 }
 
 pub fn write_tokenizer_json(vocab: &Vocabulary, path: &Path) -> Result<(), FormatError> {
-    let text = serde_json::to_string_pretty(&to_tokenizer_json(vocab)).expect("JSON values serialize");
+    let text =
+        serde_json::to_string_pretty(&to_tokenizer_json(vocab)).expect("JSON values serialize");
     std::fs::write(path, text).map_err(|source| FormatError::Io {
         path: path.to_path_buf(),
         source,
@@ -110,7 +111,12 @@ fn pattern_of(pre: &Value, path: &Path) -> Result<String, FormatError> {
             pre.pointer("/pattern/Regex")
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| FormatError::invalid(path, "pre_tokenizer: Split needs a {\"Regex\": ..} pattern"))
+                .ok_or_else(|| {
+                    FormatError::invalid(
+                        path,
+                        "pre_tokenizer: Split needs a {\"Regex\": ..} pattern",
+                    )
+                })
         }
         "ByteLevel" if pre.get("use_regex") != Some(&Value::Bool(false)) => {
             if pre.get("add_prefix_space") == Some(&Value::Bool(true)) {
@@ -137,11 +143,17 @@ pub fn from_tokenizer_json(doc: &Value, path: &Path) -> Result<Vocabulary, Forma
     }
     for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
         if model.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(FormatError::invalid(path, format!("model.{key} is not supported")));
+            return Err(FormatError::invalid(
+                path,
+                format!("model.{key} is not supported"),
+            ));
         }
     }
     if model.get("ignore_merges") == Some(&Value::Bool(true)) {
-        return Err(FormatError::invalid(path, "model.ignore_merges=true is not supported"));
+        return Err(FormatError::invalid(
+            path,
+            "model.ignore_merges=true is not supported",
+        ));
     }
     if doc.get("normalizer").is_some_and(|v| !v.is_null()) {
         return Err(FormatError::invalid(
@@ -175,19 +187,26 @@ pub fn from_tokenizer_json(doc: &Value, path: &Path) -> Result<Vocabulary, Forma
             a.get("id").and_then(Value::as_u64),
             a.get("content").and_then(Value::as_str),
         ) else {
-            return Err(FormatError::invalid(path, "added_tokens entry without id/content"));
+            return Err(FormatError::invalid(
+                path,
+                "added_tokens entry without id/content",
+            ));
         };
         added_ids.insert(id, content.to_string());
     }
     for (name, id) in vocab {
-        let id = id
-            .as_u64()
-            .ok_or_else(|| FormatError::invalid(path, format!("vocab entry `{name}` has no integer id")))?;
+        let id = id.as_u64().ok_or_else(|| {
+            FormatError::invalid(path, format!("vocab entry `{name}` has no integer id"))
+        })?;
         if added_ids.contains_key(&id) {
             continue;
         }
-        let bytes = byte_level::decode_str(name)
-            .ok_or_else(|| FormatError::invalid(path, format!("vocab entry `{name}` is not a byte-level string")))?;
+        let bytes = byte_level::decode_str(name).ok_or_else(|| {
+            FormatError::invalid(
+                path,
+                format!("vocab entry `{name}` is not a byte-level string"),
+            )
+        })?;
         put(id, Token::Bytes(bytes))?;
     }
     for (&id, content) in &added_ids {
@@ -213,11 +232,22 @@ pub fn from_tokenizer_json(doc: &Value, path: &Path) -> Result<Vocabulary, Forma
         let (left, right) = match m {
             Value::String(s) => match s.split_once(' ') {
                 Some((l, r)) => (l.to_string(), r.to_string()),
-                None => return Err(FormatError::invalid(path, format!("merge {rank} `{s}` has no space"))),
+                None => {
+                    return Err(FormatError::invalid(
+                        path,
+                        format!("merge {rank} `{s}` has no space"),
+                    ))
+                }
             },
-            Value::Array(parts) if parts.len() == 2 => match (parts[0].as_str(), parts[1].as_str()) {
+            Value::Array(parts) if parts.len() == 2 => match (parts[0].as_str(), parts[1].as_str())
+            {
                 (Some(l), Some(r)) => (l.to_string(), r.to_string()),
-                _ => return Err(FormatError::invalid(path, format!("merge {rank} is not two strings"))),
+                _ => {
+                    return Err(FormatError::invalid(
+                        path,
+                        format!("merge {rank} is not two strings"),
+                    ))
+                }
             },
             _ => {
                 return Err(FormatError::invalid(
@@ -227,10 +257,9 @@ pub fn from_tokenizer_json(doc: &Value, path: &Path) -> Result<Vocabulary, Forma
             }
         };
         let id = |s: &str| {
-            names
-                .get(s)
-                .copied()
-                .ok_or_else(|| FormatError::invalid(path, format!("merge {rank}: `{s}` is not in the vocab")))
+            names.get(s).copied().ok_or_else(|| {
+                FormatError::invalid(path, format!("merge {rank}: `{s}` is not in the vocab"))
+            })
         };
         let result = id(&format!("{left}{right}"))?;
         merges.push(Merge {
