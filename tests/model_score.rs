@@ -311,14 +311,64 @@ fn windows_longer_than_the_model_allows_are_refused() {
     assert!(err.contains("max_position_embeddings"), "{err}");
 }
 
+/// GLM-4's tokenizer ships as a tiktoken rank file: scoring reads it through glmkit's BPE
+/// encoder and gets the ids that the same vocabulary gives as tokenizer.json (documents
+/// without special-token strings, which a rank file encodes as plain text).
 #[test]
-fn a_tiktoken_file_is_a_clear_error() {
+fn a_tiktoken_rank_file_tokenizes_like_its_tokenizer_json() {
+    use glmkit::bpe::formats::{write_tiktoken, write_tokenizer_json, GLM4_SPECIAL_TOKENS};
+    use glmkit::bpe::input::InputOptions;
+    use glmkit::bpe::stages::count_inputs;
+    use glmkit::bpe::{train, PreTokenizer, TrainerConfig};
+    use glmkit::model::score::TextEncoder;
+
+    let bpe_fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bpe");
+    let inputs: Vec<String> = ["mixed.jsonl", "zh.jsonl"]
+        .iter()
+        .map(|f| bpe_fixtures.join(f).to_string_lossy().into_owned())
+        .collect();
+    let files = glmkit::corpus::expand_inputs(&inputs).unwrap();
+    let pre = PreTokenizer::new(glmkit::bpe::pattern::GLM4).unwrap();
+    let (counts, _) = count_inputs(&files, &InputOptions::default(), &pre, None).unwrap();
+    let config = TrainerConfig {
+        vocab_size: 700,
+        special_tokens: GLM4_SPECIAL_TOKENS.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let vocab = train(&counts, &config, pre.pattern());
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tokenizer.model");
-    std::fs::write(&path, "IQ== 0\nIg== 1\n").unwrap();
-    let err = Tokenizer::open(&path).err().unwrap().to_string();
-    assert!(
-        err.contains("tokenizer.model") && err.contains("tiktoken"),
-        "{err}"
+    let (json, model) = (
+        dir.path().join("tokenizer.json"),
+        dir.path().join("tokenizer.model"),
     );
+    write_tokenizer_json(&vocab, &json).unwrap();
+    write_tiktoken(&vocab, &model).unwrap();
+
+    let from_json = Tokenizer::open(&json).unwrap();
+    let from_ranks = Tokenizer::open(&model).unwrap();
+    assert!(matches!(from_ranks, Tokenizer::RankFile(_)));
+    assert_eq!(
+        from_ranks.prefix().len(),
+        2,
+        "[gMASK]<sop> found among the specials"
+    );
+    assert_eq!(from_ranks.prefix(), from_json.prefix());
+    let mut checked = 0;
+    for file in ["mixed.jsonl", "zh.jsonl", "edge.jsonl"] {
+        for line in std::fs::read_to_string(bpe_fixtures.join(file))
+            .unwrap()
+            .lines()
+        {
+            let doc: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = doc["text"].as_str().unwrap();
+            if GLM4_SPECIAL_TOKENS.iter().any(|s| text.contains(s)) {
+                continue;
+            }
+            let ids = from_ranks.encode(text).unwrap();
+            assert_eq!(ids.is_empty(), text.is_empty());
+            assert_eq!(ids, from_json.encode(text).unwrap(), "{text:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked} documents compared");
 }

@@ -45,7 +45,8 @@ enum ModelCommand {
         /// Model directory (config.json + safetensors).
         #[arg(long)]
         model: PathBuf,
-        /// tokenizer.json; defaults to MODEL/tokenizer.json.
+        /// tokenizer.json or a tiktoken rank file; defaults to MODEL/tokenizer.json, else
+        /// MODEL/tokenizer.model.
         #[arg(long)]
         tokenizer: Option<PathBuf>,
         /// JSON Lines with a `text` field (and optionally `id`).
@@ -96,9 +97,17 @@ impl ScoringArgs {
         } else {
             Glm4::load(&config, &checkpoint, dtype, &device)?
         };
-        let tokenizer_path = tokenizer
-            .map(PathBuf::from)
-            .unwrap_or_else(|| model_dir.join("tokenizer.json"));
+        // THUDM's GLM-4 checkpoints ship a tiktoken `tokenizer.model` instead of a
+        // tokenizer.json; either is found in the model folder.
+        let tokenizer_path = tokenizer.map(PathBuf::from).unwrap_or_else(|| {
+            let json = model_dir.join("tokenizer.json");
+            let ranks = model_dir.join("tokenizer.model");
+            if !json.exists() && ranks.exists() {
+                ranks
+            } else {
+                json
+            }
+        });
         let tokenizer = Tokenizer::open(&tokenizer_path)?;
         let options = ScoreOptions {
             max_tokens: self.max_tokens,

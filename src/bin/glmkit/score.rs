@@ -25,7 +25,8 @@ pub struct ScoreArgs {
     /// Model directory (config.json + safetensors).
     #[arg(long)]
     model: PathBuf,
-    /// tokenizer.json; defaults to MODEL/tokenizer.json.
+    /// tokenizer.json, or a tiktoken rank file such as GLM-4's tokenizer.model; defaults to
+    /// MODEL/tokenizer.json, else MODEL/tokenizer.model.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     #[command(flatten)]

@@ -12,5 +12,5 @@ pub use buckets::{percentile, Bucket, BucketCutoffs, Cutoffs};
 pub use config::register_steps;
 pub use scorer::{DocScore, ScoreOptions, Scorer, LENGTH_QUANTUM, MIN_ROWS};
 pub use step::{document_language, BucketStep, PplThresholds, ScoreStep, REASON};
-pub use tokenizer::{HfTokenizer, TextEncoder, Tokenizer, GLM_PREFIX};
+pub use tokenizer::{HfTokenizer, RankFileTokenizer, TextEncoder, Tokenizer, GLM_PREFIX};
 pub use windows::{plan_windows, Window};

@@ -56,38 +56,77 @@ impl TextEncoder for HfTokenizer {
     }
 }
 
+/// A tiktoken rank file (GLM-4's `tokenizer.model`, or one written by `glmkit bpe train`),
+/// encoded by glmkit's own BPE encoder. Special-token strings inside a document are encoded as
+/// plain text, as GLM-4's tiktoken tokenizer does (`disallowed_special=()`).
+pub struct RankFileTokenizer {
+    encoder: crate::bpe::Encoder,
+    prefix: Vec<u32>,
+    max_id: u32,
+}
+
+impl RankFileTokenizer {
+    pub fn from_file(path: &Path) -> Result<Self, ModelError> {
+        let input =
+            |e: &dyn std::fmt::Display| ModelError::Input(format!("{}: {e}", path.display()));
+        let vocab = crate::bpe::formats::read_vocabulary(path).map_err(|e| input(&e))?;
+        let specials = vocab.specials();
+        let id_of = |name: &str| specials.iter().find(|(s, _)| s == name).map(|&(_, id)| id);
+        let prefix: Option<Vec<u32>> = GLM_PREFIX.iter().map(|t| id_of(t)).collect();
+        let max_id = specials
+            .iter()
+            .map(|&(_, id)| id)
+            .chain([vocab.len().saturating_sub(1) as u32])
+            .max()
+            .unwrap_or(0);
+        let encoder = crate::bpe::Encoder::new(vocab)
+            .map_err(|e| input(&e))?
+            .with_plain_specials();
+        Ok(RankFileTokenizer {
+            encoder,
+            prefix: prefix.unwrap_or_default(),
+            max_id,
+        })
+    }
+}
+
+impl TextEncoder for RankFileTokenizer {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        Ok(self.encoder.encode(text))
+    }
+
+    fn prefix(&self) -> &[u32] {
+        &self.prefix
+    }
+
+    fn max_id(&self) -> u32 {
+        self.max_id
+    }
+}
+
 /// The tokenizers glmkit can score with, chosen from the file.
 pub enum Tokenizer {
+    /// `tokenizer.json`, through the tokenizers crate.
     Hf(HfTokenizer),
+    /// A tiktoken rank file such as GLM-4's `tokenizer.model`.
+    RankFile(RankFileTokenizer),
 }
 
 impl Tokenizer {
-    /// Opens `tokenizer.json` (transformers' format). GLM-4's tiktoken rank file
-    /// (`tokenizer.model`) gets a clear error until its encoder is wired in.
+    /// Opens `tokenizer.json` (transformers' format) or, for any other file, a tiktoken rank
+    /// file (GLM-4's `tokenizer.model`).
     pub fn open(path: &Path) -> Result<Self, ModelError> {
-        let is_json = path.extension().is_some_and(|e| e == "json");
-        if !is_json && path.is_file() {
-            let mut head = [0u8; 1];
-            let first = std::fs::File::open(path)
-                .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-                .map_err(|source| ModelError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            if first == 0 || head[0] != b'{' {
-                return Err(ModelError::Input(format!(
-                    "{}: not a tokenizer.json (tiktoken rank files such as GLM-4's tokenizer.model \
-                     are not supported for scoring yet)",
-                    path.display()
-                )));
-            }
+        if path.extension().is_some_and(|e| e == "json") {
+            Ok(Tokenizer::Hf(HfTokenizer::from_file(path)?))
+        } else {
+            Ok(Tokenizer::RankFile(RankFileTokenizer::from_file(path)?))
         }
-        Ok(Tokenizer::Hf(HfTokenizer::from_file(path)?))
     }
 
     fn encoder(&self) -> &dyn TextEncoder {
         match self {
             Tokenizer::Hf(t) => t,
+            Tokenizer::RankFile(t) => t,
         }
     }
 }
