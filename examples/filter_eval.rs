@@ -1,6 +1,6 @@
 //! Runs glmkit's language id and every quality rule on the documents of JSONL(.zst) files and
 //! writes one JSON line per document: id, the identified language and score, and the failure of
-//! each rule (or null). Used by scripts/filter/ to build the tables of docs/benchmarks/filter.md.
+//! each rule (or null). Used by scripts/filter/ to build the tables of docs/BENCHMARKS.md.
 //!
 //! cargo run --release --example filter_eval -- [--thresholds FILE] FILE.jsonl.zst... > out.jsonl
 

@@ -28,7 +28,7 @@ fn removed_by(text: &str, lang: Option<&str>, thresholds: &Thresholds) -> Option
 }
 
 /// Languages where the default rules remove more than 10 % of this slice's clean documents
-/// (docs/benchmarks/filter.md explains each), with the share they are held to instead, so
+/// (docs/BENCHMARKS.md explains each), with the share they are held to instead, so
 /// that any further loss still fails. Every other language is held to 10 %.
 const KNOWN_GAPS: &[(&str, f64)] = &[("cs", 0.15), ("el", 0.17), ("fi", 0.12), ("id", 0.15)];
 

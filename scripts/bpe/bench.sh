@@ -2,7 +2,7 @@
 # BPE benchmarks: glmkit vs HF tokenizers (training) and tiktoken (encoding), same text, same run.
 # Usage: scripts/bpe/bench.sh GLMKIT_BIN PYTHON DATA_DIR OUT_DIR
 # DATA_DIR holds shared.txt, mixed.txt and mixed-docs.jsonl (scripts/bpe/bench_data.py and the
-# JSONL split described in docs/benchmarks/bpe.md). PYTHON has `tokenizers` and `tiktoken`.
+# JSONL split described in docs/BENCHMARKS.md). PYTHON has `tokenizers` and `tiktoken`.
 set -euo pipefail
 BIN=$1; PY=$2; DATA=$3; OUT=$4
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -1,4 +1,4 @@
-"""Tables for docs/benchmarks/filter.md from peers.py output and glmkit's filter_eval output.
+"""Tables for docs/BENCHMARKS.md from peers.py output and glmkit's filter_eval output.
 
 Usage: python report.py PEERS.jsonl GLMKIT.jsonl [--split dev|heldout|all] [--rules a,b,c]
 Both files list the same documents in the same order (clean.jsonl.zst, then noisy.jsonl.zst).
@@ -19,7 +19,7 @@ def main():
     ap.add_argument("--split", default="all")
     ap.add_argument("--rules", default=",".join(GLM_RULES))
     ap.add_argument("--show", type=int, default=0, help="print up to N misclassified documents per language")
-    ap.add_argument("--markdown", action="store_true", help="print the tables of docs/benchmarks/filter.md")
+    ap.add_argument("--markdown", action="store_true", help="print the tables of docs/BENCHMARKS.md")
     ap.add_argument("--whatlang", help="filter_eval --whatlang-only output, for a whatlang-alone column")
     args = ap.parse_args()
     rules = args.rules.split(",")

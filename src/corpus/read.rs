@@ -200,12 +200,12 @@ fn read_text_file(input: &InputFile, file_name: &Arc<str>) -> Result<Record, Cor
         file: file_name.clone(),
         line: 1,
     };
-    let quarantine = |reason, error: String| {
-        Record::Quarantined(Quarantine::new(&source, reason, error, &bytes))
+    let quarantine = |reason, error: String, bytes: &[u8]| {
+        Record::Quarantined(Quarantine::new(&source, reason, error, bytes))
     };
-    Ok(match String::from_utf8(bytes.clone()) {
-        Err(e) => quarantine("invalid_utf8", e.to_string()),
-        Ok(text) if text.is_empty() => quarantine("empty_text", "the file is empty".into()),
+    Ok(match String::from_utf8(bytes) {
+        Err(e) => quarantine("invalid_utf8", e.to_string(), e.as_bytes()),
+        Ok(text) if text.is_empty() => quarantine("empty_text", "the file is empty".into(), b""),
         Ok(text) => {
             let id = input
                 .path

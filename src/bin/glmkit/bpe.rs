@@ -121,6 +121,7 @@ struct EncodeArgs {
 
 #[derive(Args)]
 struct EvalArgs {
+    /// tokenizer.json or a tiktoken rank file.
     #[arg(long)]
     tokenizer: PathBuf,
     #[arg(required = true)]
@@ -135,6 +136,7 @@ pub struct TokenizeArgs {
     /// Files, directories or globs; every document becomes one sequence.
     #[arg(required = true)]
     inputs: Vec<String>,
+    /// tokenizer.json or a tiktoken rank file.
     #[arg(long)]
     tokenizer: PathBuf,
     /// Writes PREFIX.bin and PREFIX.idx.
