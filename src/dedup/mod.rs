@@ -18,6 +18,7 @@ mod normalize;
 pub mod output;
 mod partition;
 pub mod stagefile;
+pub mod streaming;
 pub mod tokens;
 mod unionfind;
 

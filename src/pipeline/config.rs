@@ -81,6 +81,7 @@ impl Default for StepRegistry {
         let mut registry = StepRegistry::empty();
         filter::register_steps(&mut registry);
         crate::model::score::register_steps(&mut registry);
+        crate::dedup::streaming::register_steps(&mut registry);
         registry
     }
 }

@@ -49,8 +49,10 @@ pub trait Step: Send + Sync {
     /// Looks at one document; may change its text or annotate it.
     fn apply(&self, doc: &mut Document) -> Verdict;
 
-    /// Looks at a batch (in input order). Steps that gain from batching (model scoring) override
-    /// this; the default runs [`Step::apply`] on each document in parallel.
+    /// Looks at a batch (in input order). The executor passes a run's batches one at a time, in
+    /// input order, so a step may keep state across them (streaming exact dedup does). Steps
+    /// that gain from batching (model scoring) override this; the default runs
+    /// [`Step::apply`] on each document in parallel.
     fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
         docs.par_iter_mut().map(|doc| self.apply(doc)).collect()
     }

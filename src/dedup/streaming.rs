@@ -1,0 +1,134 @@
+//! Exact dedup as a pipeline step (`kind = "dedup_exact"` in a pipeline file).
+//!
+//! The staged `glmkit dedup exact` handles corpora split over many tasks. Inside one
+//! `glmkit run`, the executor hands batches to a step one at a time, in input order, so exact
+//! dedup can run in the same pass as the other steps: hashes are computed in parallel, then
+//! checked in input order against the hashes seen so far. The first occurrence in this run's
+//! input order is kept. With `--shard i/n`, each task dedups only its own files; use the staged
+//! command for corpus-wide dedup across tasks. Memory: one hash and one id per distinct
+//! document.
+
+use super::exact::content_hash;
+use super::Normalization;
+use crate::corpus::Document;
+use crate::pipeline::{settings, Rejection, Step, StepRegistry, Verdict};
+use rayon::prelude::*;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub const STEP: &str = "dedup_exact";
+pub const REASON: &str = "dup_exact";
+
+pub struct StreamingExact {
+    normalize: Normalization,
+    /// Content hash -> id of the document kept for it.
+    seen: Mutex<HashMap<u128, String>>,
+}
+
+impl StreamingExact {
+    pub fn new(normalize: Normalization) -> Self {
+        StreamingExact {
+            normalize,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn verdict(seen: &mut HashMap<u128, String>, hash: u128, doc: &Document) -> Verdict {
+        match seen.entry(hash) {
+            Entry::Occupied(kept) => {
+                Verdict::Reject(Rejection::new(STEP, REASON).with("kept_id", kept.get().clone()))
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(doc.id.clone());
+                Verdict::Keep
+            }
+        }
+    }
+}
+
+impl Step for StreamingExact {
+    fn name(&self) -> &str {
+        STEP
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        let hash = content_hash(&doc.text, self.normalize, &mut String::new());
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        Self::verdict(&mut seen, hash, doc)
+    }
+
+    fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
+        let hashes: Vec<u128> = docs
+            .par_iter()
+            .map_init(String::new, |scratch, doc| {
+                content_hash(&doc.text, self.normalize, scratch)
+            })
+            .collect();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        docs.iter()
+            .zip(hashes)
+            .map(|(doc, hash)| Self::verdict(&mut seen, hash, doc))
+            .collect()
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[serde(default)]
+    normalize: Normalization,
+}
+
+/// Registers `dedup_exact`.
+pub fn register_steps(registry: &mut StepRegistry) {
+    registry.register(STEP, |table, _| {
+        let s: Settings = settings(table)?;
+        Ok(Box::new(StreamingExact::new(s.normalize)))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Source;
+
+    fn doc(id: &str, text: &str) -> Document {
+        Document::new(
+            id,
+            text,
+            Source {
+                file: "f".into(),
+                line: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn keeps_the_first_copy_across_batches_and_names_it() {
+        let step = StreamingExact::new(Normalization::Basic);
+        let mut first = vec![
+            doc("a", "same  text"),
+            doc("b", "other"),
+            doc("c", "same text"),
+        ];
+        let verdicts = step.apply_batch(&mut first);
+        assert_eq!(verdicts[0], Verdict::Keep);
+        assert_eq!(verdicts[1], Verdict::Keep);
+        let Verdict::Reject(r) = &verdicts[2] else {
+            panic!("{verdicts:?}")
+        };
+        assert_eq!(
+            (r.reason.as_str(), &r.details["kept_id"]),
+            (REASON, &serde_json::json!("a"))
+        );
+        let mut second = vec![doc("d", "other"), doc("e", "new")];
+        let verdicts = step.apply_batch(&mut second);
+        assert!(matches!(&verdicts[0], Verdict::Reject(r) if r.details["kept_id"] == "b"));
+        assert_eq!(verdicts[1], Verdict::Keep);
+        assert!(matches!(
+            step.apply(&mut doc("f", "new")),
+            Verdict::Reject(_)
+        ));
+    }
+}
