@@ -71,6 +71,35 @@ fn main() -> anyhow::Result<()> {
             std::hint::black_box(n);
         },
     );
+    // The same work as datatrove's default filters in scripts/filter/bench_peers.py: its four
+    // rule families in its order, a document stopping at the first that removes it.
+    let datatrove_order: Vec<_> = ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
+        .iter()
+        .map(|n| rule_by_name(n).unwrap())
+        .collect();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        report(
+            &pool,
+            "4 rule families as datatrove runs them (first removal stops, language given)",
+            threads,
+            texts.len(),
+            bytes,
+            || {
+                let kept = texts
+                    .par_iter()
+                    .zip(&langs)
+                    .filter(|(t, l)| {
+                        let profile = thresholds.for_lang(**l);
+                        datatrove_order.iter().all(|r| r.check(t, profile).is_ok())
+                    })
+                    .count();
+                std::hint::black_box(kept);
+            },
+        );
+    }
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -108,24 +108,28 @@ impl Hasher for PrehashedKey {
 
 type Prehashed = BuildHasherDefault<PrehashedKey>;
 
-/// Characters of the most frequent n-gram times its count (n-grams joined by a space).
-/// `counts` is scratch space, cleared here (reused across n to save allocations).
+/// Characters of the most frequent n-gram (joined by spaces) times its count, as datatrove's
+/// `find_top_duplicate` computes it: the n-gram with the highest count, ties going to the one
+/// seen first (`Counter.most_common(1)`), not the n-gram with the largest product.
+/// `counts` (n-gram -> (count, first position)) is scratch space, cleared here.
 fn top_ngram_chars(
     words: &HashedWords,
     n: usize,
-    counts: &mut HashMap<u64, usize, Prehashed>,
+    counts: &mut HashMap<u64, (usize, usize), Prehashed>,
 ) -> usize {
     counts.clear();
     if words.len() < n {
         return 0;
     }
-    let mut best = 0;
     for i in 0..=words.len() - n {
-        let count = counts.entry(words.gram(i, n)).or_insert(0);
-        *count += 1;
-        best = best.max(*count * (words.chars(i, n) + n - 1));
+        counts.entry(words.gram(i, n)).or_insert((0, i)).0 += 1;
     }
-    best
+    let (count, first) = counts
+        .values()
+        .copied()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+        .expect("at least one n-gram");
+    count * (words.chars(first, n) + n - 1)
 }
 
 /// Characters of n-grams (joined without spaces) that repeat an earlier n-gram, skipping past
@@ -260,5 +264,14 @@ mod tests {
         assert_eq!(dup_ngram_chars(&words, 2, &mut HashSet::default()), 4);
         // "a b" occurs 3 times, 3 chars each.
         assert_eq!(top_ngram_chars(&words, 2, &mut HashMap::default()), 9);
+        // The most frequent n-gram counts, not the largest count x length: "x" (3 times, 3
+        // chars) beats "longword" (2 times, 16 chars), as in datatrove.
+        let words = HashedWords::new(&["longword", "x", "longword", "x", "x"]);
+        assert_eq!(top_ngram_chars(&words, 1, &mut HashMap::default()), 3);
+        // Equal counts: the n-gram seen first.
+        let words = HashedWords::new(&["bb", "a", "a", "bb"]);
+        assert_eq!(top_ngram_chars(&words, 1, &mut HashMap::default()), 4);
+        let words = HashedWords::new(&["a", "bb", "bb", "a"]);
+        assert_eq!(top_ngram_chars(&words, 1, &mut HashMap::default()), 2);
     }
 }
