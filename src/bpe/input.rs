@@ -54,13 +54,6 @@ pub struct ReadSummary {
 /// How many quarantined records a summary names.
 const EXAMPLES: usize = 5;
 
-/// The language of a document: `glmkit.lang`, else a `lang` field.
-pub fn lang_of(doc: &Document) -> Option<&str> {
-    doc.annotation("lang")
-        .or_else(|| doc.field("lang"))
-        .and_then(|v| v.as_str())
-}
-
 /// Whether a document came from a `.txt` file (whose lines are separate training sequences
 /// when [`InputOptions::txt_lines`] is set).
 pub fn is_line_text(doc: &Document) -> bool {

@@ -3,7 +3,7 @@
 
 use super::count::{WordCounter, WordCounts};
 use super::encode::Encoder;
-use super::input::{self, lang_of, InputError, InputOptions, ReadSummary};
+use super::input::{self, InputError, InputOptions, ReadSummary};
 use super::megatron::{IndexedDatasetWriter, MegatronError, TokenDtype};
 use super::pattern::PreTokenizer;
 use crate::corpus::{Document, InputFile};
@@ -165,7 +165,7 @@ pub fn evaluate(
         let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
         for (ids, doc) in encoder.encode_batch(&texts).into_iter().zip(&batch) {
             report.all.add(&doc.text, ids.len());
-            let lang = lang_of(doc).unwrap_or("unknown").to_string();
+            let lang = doc.language().unwrap_or("unknown").to_string();
             report
                 .by_lang
                 .entry(lang)

@@ -64,6 +64,14 @@ impl Document {
         self.meta.get(ANNOTATION_KEY)?.as_object()?.get(key)
     }
 
+    /// The document's language: the `glmkit.lang` annotation (language id), else the record's
+    /// own `lang` field.
+    pub fn language(&self) -> Option<&str> {
+        self.annotation("lang")
+            .or_else(|| self.field("lang"))
+            .and_then(|v| v.as_str())
+    }
+
     /// The value of another field of the record, e.g. `lang`.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.meta.get(name)

@@ -12,9 +12,7 @@ pub use config::{
     StepRegistry,
 };
 pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary, STOP_AFTER_ENV};
-pub use output::{
-    output_stems, part_name, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED,
-};
+pub use output::{output_stems, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
 pub use shard::ShardSpec;
 pub use stats::{Stats, StepStats};
 pub use step::{Rejection, Step, Verdict};

@@ -9,7 +9,7 @@
 //! ```
 
 use super::Stats;
-use crate::corpus::{Format, InputFile, PartWriter};
+use crate::corpus::{Format, InputFile};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -171,11 +171,6 @@ pub fn output_stems(inputs: &[InputFile]) -> Vec<String> {
             }
         })
         .collect()
-}
-
-/// The part name a writer uses (re-exported for tests and tools).
-pub fn part_name(stem: &str, index: usize, format: Format) -> String {
-    PartWriter::part_name(stem, index, format)
 }
 
 #[cfg(test)]

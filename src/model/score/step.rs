@@ -15,11 +15,7 @@ pub const REASON: &str = "perplexity";
 /// The language a document is bucketed and thresholded under: glmkit's own language id when a
 /// filter step set it, else the record's `lang` field, else `und`.
 pub fn document_language(doc: &Document) -> String {
-    doc.annotation("lang")
-        .or_else(|| doc.field("lang"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("und")
-        .to_string()
+    doc.language().unwrap_or("und").to_string()
 }
 
 /// Highest perplexity kept: one for all languages and/or one per language.
