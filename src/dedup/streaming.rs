@@ -71,6 +71,11 @@ impl Step for StreamingExact {
             .map(|(doc, hash)| Self::verdict(&mut seen, hash, doc))
             .collect()
     }
+
+    /// Decides from the text alone.
+    fn only_decides(&self) -> bool {
+        true
+    }
 }
 
 #[derive(serde::Deserialize)]
