@@ -63,6 +63,7 @@ pub struct PartWriter {
     format: Format,
     limits: PartLimits,
     column_types: Arc<ColumnTypes>,
+    zstd_workers: u32,
     part: Option<OpenPart>,
     next_index: usize,
     written: Vec<PathBuf>,
@@ -105,6 +106,7 @@ impl PartWriter {
             format,
             limits,
             column_types: Arc::default(),
+            zstd_workers: 1,
             part: None,
             next_index: 0,
             written: Vec::new(),
@@ -114,6 +116,14 @@ impl PartWriter {
     /// Column types to keep when writing Parquet (those of a Parquet input).
     pub fn with_column_types(mut self, types: Arc<ColumnTypes>) -> Self {
         self.column_types = types;
+        self
+    }
+
+    /// Threads that compress `.jsonl.zst` parts (at least 1; default 1). libzstd's streaming
+    /// multithreaded mode writes the same bytes for any number of workers, so this changes
+    /// only the speed.
+    pub fn with_zstd_workers(mut self, workers: usize) -> Self {
+        self.zstd_workers = workers.clamp(1, 64) as u32;
         self
     }
 
@@ -169,10 +179,12 @@ impl PartWriter {
             let file = BufWriter::with_capacity(1 << 20, file);
             match self.format {
                 Format::Jsonl => Sink::Plain(file),
-                Format::JsonlZst => Sink::Zstd(
-                    zstd::Encoder::new(file, ZSTD_LEVEL)
-                        .map_err(|e| CorpusError::io(&tmp_path, &e))?,
-                ),
+                Format::JsonlZst => {
+                    let io = |e: std::io::Error| CorpusError::io(&tmp_path, &e);
+                    let mut encoder = zstd::Encoder::new(file, ZSTD_LEVEL).map_err(io)?;
+                    encoder.multithread(self.zstd_workers).map_err(io)?;
+                    Sink::Zstd(encoder)
+                }
                 Format::JsonlGz => Sink::Gzip(flate2::write::GzEncoder::new(
                     file,
                     flate2::Compression::default(),

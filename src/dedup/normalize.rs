@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
+use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// How much of a text's surface is ignored when comparing it.
@@ -93,44 +95,89 @@ pub(crate) fn basic_reference(text: &str, out: &mut String) {
     }
 }
 
-/// `basic` in one pass over the bytes, copying runs of non-whitespace whole. Returns false
-/// (leaving `out` partial) when a character may change under NFC, for the caller to redo the
-/// text with [`basic_reference`].
+/// `basic` in one pass over the bytes. Returns false (leaving `out` partial) when a character
+/// may change under NFC, for the caller to redo the text with [`basic_reference`].
+///
+/// Written as a byte loop rather than with `char` iterators and string pushes because this is
+/// the hot loop of exact dedup: ASCII bytes are copied one by one, other characters are decoded
+/// in place, and `out` grows only by whole characters of `text` and ASCII spaces.
 fn collapse_whitespace_nfc_stable(text: &str, out: &mut String) -> bool {
     let bytes = text.as_bytes();
-    let mut run_start: Option<usize> = None;
-    let flush = |out: &mut String, run: &str| {
-        // Runs are maximal, so any run after the first had whitespace before it.
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(run);
-    };
+    // SAFETY: only complete UTF-8 sequences of `text` (a `&str`) and the byte b' ' are pushed
+    // below, so `out` holds UTF-8 whenever this function returns.
+    let buf = unsafe { out.as_mut_vec() };
+    buf.reserve(bytes.len());
+    let mut pending_space = false;
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    while let Some(&b) = bytes.get(i) {
         let (is_space, len) = if b < 0x80 {
             (matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c), 1)
         } else {
-            let c = text[i..].chars().next().expect("a char starts here");
-            if is_nfc_quick(std::iter::once(c)) != IsNormalized::Yes {
+            let (code, len) = decode_multibyte(bytes, i);
+            let c = char::from_u32(code).expect("decoded from a str");
+            if !nfc_inert(c) {
                 return false;
             }
-            (c.is_whitespace(), c.len_utf8())
+            (c.is_whitespace(), len)
         };
         if is_space {
-            if let Some(start) = run_start.take() {
-                flush(out, &text[start..i]);
+            pending_space = true;
+        } else {
+            if pending_space && !buf.is_empty() {
+                buf.push(b' ');
             }
-        } else if run_start.is_none() {
-            run_start = Some(i);
+            pending_space = false;
+            match len {
+                1 => buf.push(b),
+                _ => buf.extend_from_slice(&bytes[i..i + len]),
+            }
         }
         i += len;
     }
-    if let Some(start) = run_start {
-        flush(out, &text[start..]);
-    }
     true
+}
+
+/// The code point and length of the multi-byte UTF-8 sequence at `bytes[i]` (a valid str).
+fn decode_multibyte(bytes: &[u8], i: usize) -> (u32, usize) {
+    let b = bytes[i] as u32;
+    let tail = |k: usize| bytes[i + k] as u32 & 0x3f;
+    if b < 0xe0 {
+        (((b & 0x1f) << 6) | tail(1), 2)
+    } else if b < 0xf0 {
+        (((b & 0x0f) << 12) | (tail(1) << 6) | tail(2), 3)
+    } else {
+        (
+            ((b & 0x07) << 18) | (tail(1) << 12) | (tail(2) << 6) | tail(3),
+            4,
+        )
+    }
+}
+
+/// Whether NFC leaves `c` alone whatever surrounds it: its NFC quick check is Yes and its
+/// canonical combining class is 0, so it neither composes with a neighbour nor takes part in
+/// reordering. A text made only of such characters is in NFC. (A mark with a class other
+/// than 0 can need reordering even when its own quick check is Yes, as U+0315 before U+0316.)
+fn nfc_inert(c: char) -> bool {
+    // The answer for the Basic Multilingual Plane, a bit per character, computed once: the
+    // two table lookups per character cost more than the rest of the normalization.
+    static BMP: OnceLock<Vec<u64>> = OnceLock::new();
+    let slow = |c: char| {
+        canonical_combining_class(c) == 0 && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
+    };
+    let code = c as usize;
+    if code >= 0x10000 {
+        return slow(c);
+    }
+    let bits = BMP.get_or_init(|| {
+        let mut bits = vec![0u64; 0x10000 / 64];
+        for (code, c) in (0..0x10000u32).filter_map(|u| Some((u as usize, char::from_u32(u)?))) {
+            if slow(c) {
+                bits[code / 64] |= 1 << (code % 64);
+            }
+        }
+        bits
+    });
+    bits[code / 64] >> (code % 64) & 1 == 1
 }
 
 fn collapse_whitespace(chars: impl Iterator<Item = char>, out: &mut String) {
@@ -168,6 +215,9 @@ mod tests {
             " \n ",
             "日本語 テキスト",
             "\u{301}leading mark",
+            "a\u{315}\u{316} marks out of canonical order",
+            "한국어 \u{1100}\u{1161} jamo",
+            "emoji 😀 and 𠀀 outside the BMP",
         ] {
             let mut reference = String::new();
             basic_reference(text, &mut reference);

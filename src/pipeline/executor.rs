@@ -207,6 +207,8 @@ fn process_files(
     let (out_tx, out_rx) = sync_channel::<ToWriter>(2);
     let (batch_docs, batch_bytes) = (options.batch_docs.max(1), options.batch_bytes.max(1));
     let pass_through = options.format.is_jsonl() && steps.iter().all(|step| step.only_decides());
+    // The pool's size (this runs inside it); compression uses as many threads.
+    let threads = rayon::current_num_threads();
 
     std::thread::scope(|scope| -> Result<Vec<Stats>, PipelineError> {
         scope.spawn(move || {
@@ -248,7 +250,7 @@ fn process_files(
             }
         });
         let writer_thread =
-            scope.spawn(move || write_outputs(out_rx, files, options, layout, progress));
+            scope.spawn(move || write_outputs(out_rx, files, options, layout, progress, threads));
 
         let mut failure = None;
         let mut current: Option<(Arc<str>, Stats)> = None;
@@ -306,6 +308,7 @@ fn write_outputs(
     options: &RunOptions,
     layout: &OutputLayout,
     progress: &ProgressReport,
+    zstd_workers: usize,
 ) -> Result<Vec<Stats>, PipelineError> {
     let mut done = Vec::new();
     let mut open: Option<(usize, [PartWriter; 3])> = None;
@@ -322,8 +325,10 @@ fn write_outputs(
                         _ => ColumnTypes::default(),
                     });
                 let writer = |kind: &str, format| {
-                    PartWriter::new(&layout.dir(kind), stem, format, options.limits)
-                        .map(|w| w.with_column_types(column_types.clone()))
+                    PartWriter::new(&layout.dir(kind), stem, format, options.limits).map(|w| {
+                        w.with_column_types(column_types.clone())
+                            .with_zstd_workers(zstd_workers)
+                    })
                 };
                 let writers = [
                     writer(KEPT, options.format)?,
