@@ -98,41 +98,51 @@ pub(crate) fn basic_reference(text: &str, out: &mut String) {
 /// `basic` in one pass over the bytes. Returns false (leaving `out` partial) when a character
 /// may change under NFC, for the caller to redo the text with [`basic_reference`].
 ///
-/// Written as a byte loop rather than with `char` iterators and string pushes because this is
-/// the hot loop of exact dedup: ASCII bytes are copied one by one, other characters are decoded
-/// in place, and `out` grows only by whole characters of `text` and ASCII spaces.
+/// Written as a byte scan rather than with `char` iterators because this is the hot loop of
+/// exact dedup: the text is cut into runs that normalization leaves as they are (non-space
+/// characters and single ASCII spaces between them), each copied whole, and only the
+/// whitespace between runs is rewritten.
 fn collapse_whitespace_nfc_stable(text: &str, out: &mut String) -> bool {
     let bytes = text.as_bytes();
-    // SAFETY: only complete UTF-8 sequences of `text` (a `&str`) and the byte b' ' are pushed
-    // below, so `out` holds UTF-8 whenever this function returns.
+    // SAFETY: only whole runs of complete UTF-8 sequences of `text` (a `&str`) and the byte
+    // b' ' are pushed below, so `out` holds UTF-8 whenever this function returns.
     let buf = unsafe { out.as_mut_vec() };
     buf.reserve(bytes.len());
+    let plain = |b: u8| b < 0x80 && !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     let mut pending_space = false;
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let (is_space, len) = if b < 0x80 {
-            (matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c), 1)
-        } else {
-            let (code, len) = decode_multibyte(bytes, i);
-            let c = char::from_u32(code).expect("decoded from a str");
-            if !nfc_inert(c) {
-                return false;
+    while i < bytes.len() {
+        let start = i;
+        let mut space_len = 0;
+        while let Some(&b) = bytes.get(i) {
+            if plain(b) {
+                i += 1;
+            } else if b == b' ' && i > start && bytes.get(i + 1).is_some_and(|&c| plain(c)) {
+                i += 2;
+            } else if b >= 0x80 {
+                let (code, len) = decode_multibyte(bytes, i);
+                let c = char::from_u32(code).expect("decoded from a str");
+                if !nfc_inert(c) {
+                    return false;
+                }
+                if c.is_whitespace() {
+                    space_len = len;
+                    break;
+                }
+                i += len;
+            } else {
+                space_len = 1;
+                break;
             }
-            (c.is_whitespace(), len)
-        };
-        if is_space {
-            pending_space = true;
-        } else {
+        }
+        if i > start {
             if pending_space && !buf.is_empty() {
                 buf.push(b' ');
             }
-            pending_space = false;
-            match len {
-                1 => buf.push(b),
-                _ => buf.extend_from_slice(&bytes[i..i + len]),
-            }
+            buf.extend_from_slice(&bytes[start..i]);
         }
-        i += len;
+        pending_space = space_len > 0;
+        i += space_len;
     }
     true
 }
@@ -222,6 +232,27 @@ mod tests {
             let mut reference = String::new();
             basic_reference(text, &mut reference);
             assert_eq!(norm(Normalization::Basic, text), reference, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn basic_fast_path_equals_reference_on_mixed_pieces() {
+        let pieces = [
+            " ", "  ", "\n", "\t", "\r\n", "a", "bc", "é", "e\u{301}", "\u{3000}", "\u{a0}",
+            "日本", "\u{85}", "x y", "\u{1}", "😀", "\u{315}",
+        ];
+        let mut state = 12345u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..(state % 12) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+            }
+            let mut reference = String::new();
+            basic_reference(&text, &mut reference);
+            assert_eq!(norm(Normalization::Basic, &text), reference, "{text:?}");
         }
     }
 
