@@ -115,7 +115,9 @@ fn collapse_whitespace_nfc_stable(text: &str, out: &mut String) -> bool {
         let start = i;
         let mut space_len = 0;
         while let Some(&b) = bytes.get(i) {
-            if plain(b) {
+            if let Some(step) = plain_ascii_word(bytes, i, i > start) {
+                i += step;
+            } else if plain(b) {
                 i += 1;
             } else if b == b' ' && i > start && bytes.get(i + 1).is_some_and(|&c| plain(c)) {
                 i += 2;
@@ -145,6 +147,29 @@ fn collapse_whitespace_nfc_stable(text: &str, out: &mut String) -> bool {
         i += space_len;
     }
     true
+}
+
+/// Eight bytes at once: `Some(8)` when `bytes[i..i + 8]` can be copied as it is (ASCII, no
+/// control character, spaces only single and between non-spaces; a leading space only when
+/// the run has begun), so the scan above touches ASCII text a word, not a byte, at a time.
+fn plain_ascii_word(bytes: &[u8], i: usize, in_run: bool) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = u64::from_le_bytes(bytes.get(i..i + 8)?.try_into().ok()?);
+    // Any byte >= 0x80, or < 0x20 (the classic "has less than" test, exact for ASCII).
+    if word & HIGH != 0 || word.wrapping_sub(0x20 * ONES) & !word & HIGH != 0 {
+        return None;
+    }
+    // The high bit of each byte that is a space, exactly.
+    let diff = word ^ (0x20 * ONES);
+    let spaces = !(((diff & !HIGH) + !HIGH) | diff | !HIGH);
+    let first_is_space = spaces & 0x80 != 0;
+    let last_is_space = spaces & (0x80 << 56) != 0;
+    let next_plain = bytes.get(i + 8).is_some_and(|&c| c > b' ' && c < 0x80);
+    let ok = spaces & (spaces >> 8) == 0
+        && (in_run || !first_is_space)
+        && (!last_is_space || next_plain);
+    ok.then_some(8)
 }
 
 /// The code point and length of the multi-byte UTF-8 sequence at `bytes[i]` (a valid str).
@@ -238,13 +263,31 @@ mod tests {
     #[test]
     fn basic_fast_path_equals_reference_on_mixed_pieces() {
         let pieces = [
-            " ", "  ", "\n", "\t", "\r\n", "a", "bc", "é", "e\u{301}", "\u{3000}", "\u{a0}",
-            "日本", "\u{85}", "x y", "\u{1}", "😀", "\u{315}",
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "\r\n",
+            "a",
+            "bc",
+            "é",
+            "e\u{301}",
+            "\u{3000}",
+            "\u{a0}",
+            "日本",
+            "\u{85}",
+            "x y",
+            "\u{1}",
+            "😀",
+            "\u{315}",
+            "hello world ",
+            "abcdefgh",
+            "a b c d e f",
         ];
         let mut state = 12345u64;
-        for _ in 0..2000 {
+        for _ in 0..5000 {
             let mut text = String::new();
-            for _ in 0..(state % 12) {
+            for _ in 0..(state % 40) {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
