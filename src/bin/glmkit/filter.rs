@@ -163,6 +163,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let files = input.files()?;
     let options = out.run_options(&input)?;
-    let summary = pipeline::run(&files, &pipeline.steps, &options)?;
+    pipeline.check_shard(options.shard)?;
+    let summary = pipeline::run_pipeline(&files, pipeline.steps, &options)?;
     out.finish(&summary)
 }

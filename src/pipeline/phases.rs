@@ -1,0 +1,272 @@
+//! Pipelines with corpus-wide steps, run in phases.
+//!
+//! A document-local step decides about each document alone, so a pipeline of them runs in one
+//! pass of the executor. A corpus-wide step ([`CorpusStep`]: fuzzy or line dedup) must see every
+//! document that reaches it before it decides about any. Each corpus-wide step therefore starts
+//! a new phase:
+//!
+//! ```text
+//! steps     normalize langid c4 | dedup_fuzzy dedup_exact | dedup_lines
+//! phase 0   normalize langid c4                  IN                       -> OUT/.work/phase-0/
+//! phase 1   (dedup_fuzzy decisions) dedup_exact  OUT/.work/phase-1/input/ -> OUT/.work/phase-1/
+//! phase 2   (dedup_lines decisions)              OUT/.work/phase-2/input/ -> OUT/
+//! ```
+//!
+//! A phase's input is the kept output of the phase before it, one file per input file, named
+//! like the input file (so outputs keep their names, and documents their order), or the
+//! inputs themselves for the first phase. Before a phase runs, its corpus-wide step looks at
+//! that input (its own files go to `OUT/.work/phase-N/<kind>/`) and returns the per-document
+//! step that applies its decisions, which runs first in the phase. The last phase writes
+//! `OUT/kept/`; documents rejected or quarantined by an earlier phase go to `OUT/rejected/`
+//! and `OUT/quarantine/` as `STEM+phase-N-00000.EXT` (`+` never occurs in a stem). Each input
+//! file's completion marker sums its phases, so `stats.json` adds up over the whole run.
+//!
+//! A pipeline with a corpus-wide step runs as one task (no `--shard i/n` with n > 1) and redoes
+//! every phase on every run: its decisions depend on the whole corpus, so there is nothing to
+//! resume. Outputs depend only on the inputs and settings, like every executor run.
+
+use super::executor::{self, PipelineError, RunOptions, RunSummary};
+use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
+use super::{CorpusInput, CorpusStep, PipelineStep, Stats, Step};
+use crate::corpus::{Format, InputFile, PartLimits};
+use std::path::{Path, PathBuf};
+
+/// The folder under the output directory where phases exchange documents.
+pub const WORK_DIR: &str = ".work";
+
+/// Runs a pipeline's steps over `inputs`: in one pass when every step is document-local (as
+/// [`executor::run`], with its resume and sharding), else in phases (see the module doc).
+pub fn run_pipeline(
+    inputs: &[InputFile],
+    steps: Vec<PipelineStep>,
+    options: &RunOptions,
+) -> Result<RunSummary, PipelineError> {
+    if let Some(corpus) = steps.iter().find(|s| s.is_corpus_wide()) {
+        if options.shard.count > 1 {
+            return Err(PipelineError::Sharded {
+                step: corpus.name().to_string(),
+                shard: options.shard,
+            });
+        }
+    } else {
+        let steps: Vec<Box<dyn Step>> = steps
+            .into_iter()
+            .filter_map(|s| match s {
+                PipelineStep::Document(step) => Some(step),
+                PipelineStep::Corpus(_) => None,
+            })
+            .collect();
+        return executor::run(inputs, &steps, options);
+    }
+
+    let phases = split_phases(steps);
+    let work = options.output.join(WORK_DIR);
+    if work.exists() {
+        std::fs::remove_dir_all(&work).map_err(|e| io(&work, e))?;
+    }
+    let layout = OutputLayout::create(&options.output).map_err(|e| io(&options.output, e))?;
+    let stems = output_stems(inputs);
+    for stem in &stems {
+        layout
+            .clear_outputs(stem, &[options.format, Format::Jsonl])
+            .map_err(|e| io(&layout.root, e))?;
+        clear_phase_outputs(&layout, stem).map_err(|e| io(&layout.root, e))?;
+    }
+
+    // Per input file: the file holding its documents for the next phase (None: none are left),
+    // the stats of each phase it went through, and the files it left in OUT.
+    let mut current: Vec<Option<InputFile>> = inputs.iter().cloned().map(Some).collect();
+    let mut phase_stats: Vec<Vec<Stats>> = vec![Vec::new(); inputs.len()];
+    let mut moved: Vec<Vec<String>> = vec![Vec::new(); inputs.len()];
+    let count = phases.len();
+    for (k, (corpus, mut steps)) in phases.into_iter().enumerate() {
+        let last = k + 1 == count;
+        let phase_dir = work.join(format!("phase-{k}"));
+        let files: Vec<InputFile> = current.iter().flatten().cloned().collect();
+        if let Some(corpus) = corpus {
+            let work_dir = phase_dir.join(corpus.name());
+            std::fs::create_dir_all(&work_dir).map_err(|e| io(&work_dir, e))?;
+            let decide = corpus
+                .prepare(&CorpusInput {
+                    files: &files,
+                    read: &options.read,
+                    work_dir: &work_dir,
+                    threads: options.threads,
+                })
+                .map_err(|source| PipelineError::Step {
+                    step: corpus.name().to_string(),
+                    source,
+                })?;
+            steps.insert(0, decide);
+        }
+        let mut run = options.clone();
+        run.force = true;
+        if !last {
+            // One kept file per input file, so that the next phase's files match the inputs.
+            run.output = phase_dir.clone();
+            run.limits = PartLimits {
+                max_docs: u64::MAX,
+                max_bytes: u64::MAX,
+            };
+        }
+        executor::run(&files, &steps, &run)?;
+        let phase = OutputLayout {
+            root: run.output.clone(),
+        };
+        let next_input = work.join(format!("phase-{}", k + 1)).join("input");
+        for (j, stem) in stems.iter().enumerate() {
+            if current[j].is_none() {
+                continue;
+            }
+            let marker = phase.read_marker(stem).ok_or_else(|| {
+                io(
+                    &phase.marker_path(stem),
+                    std::io::Error::other("the phase left no completion marker"),
+                )
+            })?;
+            phase_stats[j].push(marker.stats.clone());
+            if last {
+                moved[j].extend(marker.outputs);
+                continue;
+            }
+            current[j] = None;
+            for output in &marker.outputs {
+                let from = phase.root.join(output);
+                let (dir, name) = output.split_once('/').unwrap_or(("", output));
+                if dir == KEPT {
+                    std::fs::create_dir_all(&next_input).map_err(|e| io(&next_input, e))?;
+                    let path = next_input.join(format!("{stem}.{}", options.format.name()));
+                    std::fs::rename(&from, &path).map_err(|e| io(&from, e))?;
+                    current[j] = Some(InputFile {
+                        path,
+                        format: options.format,
+                    });
+                } else {
+                    // `STEM-00000.EXT` -> `STEM+phase-K-00000.EXT`
+                    let rest = name.strip_prefix(stem.as_str()).unwrap_or(name);
+                    let to = format!("{dir}/{stem}+phase-{k}{rest}");
+                    std::fs::rename(&from, layout.root.join(&to)).map_err(|e| io(&from, e))?;
+                    moved[j].push(to);
+                }
+            }
+        }
+    }
+
+    let mut summary = RunSummary {
+        shard: Stats::default(),
+        total: Stats::default(),
+        processed_files: inputs.len(),
+        skipped_files: 0,
+    };
+    for (j, stem) in stems.iter().enumerate() {
+        let marker = Marker {
+            input: inputs[j].path.to_string_lossy().into_owned(),
+            stats: chain(&phase_stats[j]),
+            outputs: std::mem::take(&mut moved[j]),
+        };
+        layout
+            .write_marker(stem, &marker)
+            .map_err(|e| io(&layout.root, e))?;
+        summary.shard.merge(&marker.stats);
+    }
+    summary.total = layout.total_stats().map_err(|e| io(&layout.root, e))?;
+    layout
+        .write_stats(&summary.total)
+        .map_err(|e| io(&layout.root, e))?;
+    Ok(summary)
+}
+
+type Phase = (Option<Box<dyn CorpusStep>>, Vec<Box<dyn Step>>);
+
+/// Cuts the steps before each corpus-wide step; a first phase without steps is dropped.
+fn split_phases(steps: Vec<PipelineStep>) -> Vec<Phase> {
+    let mut phases: Vec<Phase> = vec![(None, Vec::new())];
+    for step in steps {
+        match step {
+            PipelineStep::Document(step) => phases.last_mut().expect("never empty").1.push(step),
+            PipelineStep::Corpus(step) => phases.push((Some(step), Vec::new())),
+        }
+    }
+    if phases[0].1.is_empty() {
+        phases.remove(0);
+    }
+    phases
+}
+
+/// The stats of one input file over its phases: each phase reads what the one before kept, so
+/// reads come from the first phase, kept documents from the last, and removals add up.
+fn chain(phases: &[Stats]) -> Stats {
+    let mut total = Stats::default();
+    for stats in phases {
+        total.merge(stats);
+    }
+    if let (Some(first), Some(last)) = (phases.first(), phases.last()) {
+        total.read = first.read;
+        total.text_bytes_read = first.text_bytes_read;
+        total.files = first.files;
+        total.kept = last.kept;
+        total.text_bytes_kept = last.text_bytes_kept;
+    }
+    total
+}
+
+/// Removes the files an earlier phased run left in `OUT/rejected/` and `OUT/quarantine/` for
+/// `stem` (named `STEM+phase-...`).
+fn clear_phase_outputs(layout: &OutputLayout, stem: &str) -> std::io::Result<()> {
+    let prefix = format!("{stem}+phase-");
+    for kind in [REJECTED, QUARANTINE] {
+        let dir = layout.dir(kind);
+        for entry in std::fs::read_dir(&dir)? {
+            let name = entry?.file_name();
+            if name.to_string_lossy().starts_with(&prefix) {
+                std::fs::remove_file(dir.join(name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn io(path: &Path, source: std::io::Error) -> PipelineError {
+    PipelineError::Io {
+        path: PathBuf::from(path),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chained_stats_count_each_document_once() {
+        let mut first = Stats {
+            read: 10,
+            kept: 6,
+            rejected: 3,
+            quarantined: 1,
+            files: 1,
+            text_bytes_read: 100,
+            text_bytes_kept: 60,
+            ..Stats::default()
+        };
+        first.by_reason.insert("short".into(), 3);
+        first.quarantine_by_reason.insert("empty_text".into(), 1);
+        let mut second = Stats {
+            read: 6,
+            kept: 4,
+            rejected: 2,
+            files: 1,
+            text_bytes_read: 60,
+            text_bytes_kept: 40,
+            ..Stats::default()
+        };
+        second.by_reason.insert("dup_fuzzy".into(), 2);
+        let total = chain(&[first, second]);
+        assert!(total.adds_up(), "{total:?}");
+        assert_eq!(
+            (total.read, total.kept, total.rejected, total.files),
+            (10, 4, 5, 1)
+        );
+        assert_eq!((total.text_bytes_read, total.text_bytes_kept), (100, 40));
+    }
+}
