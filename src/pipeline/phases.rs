@@ -19,7 +19,8 @@
 //! step that applies its decisions, which runs first in the phase. The last phase writes
 //! `OUT/kept/`; documents rejected or quarantined by an earlier phase go to `OUT/rejected/`
 //! and `OUT/quarantine/` as `STEM+phase-N-00000.EXT` (`+` never occurs in a stem). Each input
-//! file's completion marker sums its phases, so `stats.json` adds up over the whole run.
+//! file's completion marker sums its phases, so `stats.json` adds up over the whole run. A
+//! phase's input is deleted once the phase has run; the corpus-wide steps' files stay.
 //!
 //! A pipeline with a corpus-wide step runs as one task (no `--shard i/n` with n > 1) and redoes
 //! every phase on every run: its decisions depend on the whole corpus, so there is nothing to
@@ -110,6 +111,11 @@ pub fn run_pipeline(
             };
         }
         executor::run(&files, &steps, &run)?;
+        // This phase's copy of the documents is no longer needed (the stage files stay).
+        let input_dir = phase_dir.join("input");
+        if input_dir.exists() {
+            std::fs::remove_dir_all(&input_dir).map_err(|e| io(&input_dir, e))?;
+        }
         let phase = OutputLayout {
             root: run.output.clone(),
         };
