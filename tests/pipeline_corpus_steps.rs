@@ -271,3 +271,23 @@ fn bad_settings_and_sharding_name_the_line_and_the_key() {
     );
     assert!(e.contains("glmkit dedup lines"), "{e}");
 }
+
+#[test]
+fn the_example_dedup_pipeline_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pipelines/dedup.toml");
+    let out = tmp.path().join("out");
+    assert_ok(&glmkit(&["run", &s(&pipeline), "-o", &s(&out), "-q"]));
+    let stats = stats_json(&out);
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    assert_eq!(
+        n(&stats["read"]),
+        n(&stats["kept"]) + n(&stats["rejected"]) + n(&stats["quarantined"])
+    );
+    for step in ["langid", "c4", "dedup_exact", "dedup_fuzzy", "dedup_lines"] {
+        assert!(n(&stats["by_step"][step]["seen"]) > 0, "{step}: {stats}");
+    }
+    for reason in ["dup_exact", "dup_fuzzy", "too_few_sentences"] {
+        assert!(n(&stats["by_reason"][reason]) > 0, "{reason}: {stats}");
+    }
+}
