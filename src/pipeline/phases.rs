@@ -138,8 +138,13 @@ pub fn run_pipeline(
             current[j] = None;
             for output in &marker.outputs {
                 let from = phase.root.join(output);
-                let (dir, name) = output.split_once('/').unwrap_or(("", output));
-                if dir == KEPT {
+                let relative = Path::new(output);
+                let dir = relative.parent().unwrap_or(Path::new(""));
+                let name = relative
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if dir == Path::new(KEPT) {
                     std::fs::create_dir_all(&next_input).map_err(|e| io(&next_input, e))?;
                     let path = next_input.join(format!("{stem}.{}", options.format.name()));
                     std::fs::rename(&from, &path).map_err(|e| io(&from, e))?;
@@ -149,10 +154,10 @@ pub fn run_pipeline(
                     });
                 } else {
                     // `STEM-00000.EXT` -> `STEM+phase-K-00000.EXT`
-                    let rest = name.strip_prefix(stem.as_str()).unwrap_or(name);
-                    let to = format!("{dir}/{stem}+phase-{k}{rest}");
+                    let rest = name.strip_prefix(stem.as_str()).unwrap_or(&name);
+                    let to = dir.join(format!("{stem}+phase-{k}{rest}"));
                     std::fs::rename(&from, layout.root.join(&to)).map_err(|e| io(&from, e))?;
-                    moved[j].push(to);
+                    moved[j].push(to.to_string_lossy().into_owned());
                 }
             }
         }
