@@ -247,6 +247,131 @@ fn io(path: &Path, source: std::io::Error) -> PipelineError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::corpus::{CorpusReader, Document, Record};
+    use crate::pipeline::{Rejection, Verdict};
+    use std::collections::HashMap;
+
+    /// Rejects documents whose text starts with a prefix.
+    struct Prefix(&'static str);
+
+    impl Step for Prefix {
+        fn name(&self) -> &str {
+            self.0
+        }
+
+        fn apply(&self, doc: &mut Document) -> Verdict {
+            if doc.text.starts_with(self.0) {
+                Verdict::Reject(Rejection::new(self.0, "prefix"))
+            } else {
+                Verdict::Keep
+            }
+        }
+    }
+
+    /// Corpus-wide: rejects every document whose text occurs more than once in its input.
+    struct Repeated;
+
+    impl CorpusStep for Repeated {
+        fn name(&self) -> &str {
+            "repeated"
+        }
+
+        fn prepare(
+            &self,
+            input: &CorpusInput,
+        ) -> Result<Box<dyn Step>, Box<dyn std::error::Error + Send + Sync>> {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for file in input.files {
+                for doc in CorpusReader::open(file, input.read)?.records() {
+                    if let Record::Doc(doc) = doc {
+                        *counts.entry(doc.text).or_default() += 1;
+                    }
+                }
+            }
+            Ok(Box::new(Decide(counts)))
+        }
+    }
+
+    struct Decide(HashMap<String, usize>);
+
+    impl Step for Decide {
+        fn name(&self) -> &str {
+            "repeated"
+        }
+
+        fn apply(&self, doc: &mut Document) -> Verdict {
+            match self.0.get(&doc.text) {
+                Some(&n) if n > 1 => Verdict::Reject(Rejection::new("repeated", "repeated")),
+                _ => Verdict::Keep,
+            }
+        }
+    }
+
+    fn ids(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn corpus_wide_steps_split_the_pipeline_into_phases() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        std::fs::write(
+            &a,
+            "{\"id\":1,\"text\":\"junk\"}\n{\"id\":2,\"text\":\"same\"}\n{\"id\":3,\"text\":\"x\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            "{\"id\":4,\"text\":\"same\"}\n{\"id\":5,\"text\":\"late\"}\n{bad\n",
+        )
+        .unwrap();
+        let inputs = crate::corpus::expand_inputs(&[dir.path().to_str().unwrap()]).unwrap();
+        let out = dir.path().join("out");
+        let mut options = RunOptions::new(&out);
+        options.format = Format::Jsonl;
+        let steps = || {
+            vec![
+                PipelineStep::Document(Box::new(Prefix("junk"))),
+                PipelineStep::Corpus(Box::new(Repeated)),
+                PipelineStep::Document(Box::new(Prefix("late"))),
+            ]
+        };
+        let summary = run_pipeline(&inputs, steps(), &options).unwrap();
+        let total = &summary.total;
+        assert!(total.adds_up(), "{total:?}");
+        assert_eq!(
+            (total.read, total.kept, total.rejected, total.quarantined),
+            (6, 1, 4, 1)
+        );
+        let seen = |step: &str| (total.by_step[step].seen, total.by_step[step].rejected);
+        assert_eq!(
+            (seen("junk"), seen("repeated"), seen("late")),
+            ((5, 1), (4, 2), (2, 1))
+        );
+        assert_eq!(ids(&out.join("kept/a-00000.jsonl")), ["3"]);
+        assert_eq!(ids(&out.join("rejected/a+phase-0-00000.jsonl")), ["1"]);
+        assert_eq!(ids(&out.join("rejected/a-00000.jsonl")), ["2"]);
+        assert_eq!(ids(&out.join("rejected/b-00000.jsonl")), ["4", "5"]);
+        assert!(out.join("quarantine/b+phase-0-00000.jsonl").is_file());
+        assert!(!out.join(".work/phase-1/input").exists());
+
+        // A rerun gives the same files, nothing stale; a sharded run is refused.
+        let before = std::fs::read_dir(out.join("rejected")).unwrap().count();
+        run_pipeline(&inputs, steps(), &options).unwrap();
+        assert_eq!(
+            std::fs::read_dir(out.join("rejected")).unwrap().count(),
+            before
+        );
+        options.shard = crate::pipeline::ShardSpec::new(0, 2).unwrap();
+        assert!(matches!(
+            run_pipeline(&inputs, steps(), &options),
+            Err(PipelineError::Sharded { .. })
+        ));
+    }
 
     #[test]
     fn chained_stats_count_each_document_once() {
