@@ -135,31 +135,9 @@ pub fn run_pipeline(
                 moved[j].extend(marker.outputs);
                 continue;
             }
-            current[j] = None;
-            for output in &marker.outputs {
-                let from = phase.root.join(output);
-                let relative = Path::new(output);
-                let dir = relative.parent().unwrap_or(Path::new(""));
-                let name = relative
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if dir == Path::new(KEPT) {
-                    std::fs::create_dir_all(&next_input).map_err(|e| io(&next_input, e))?;
-                    let path = next_input.join(format!("{stem}.{}", options.format.name()));
-                    std::fs::rename(&from, &path).map_err(|e| io(&from, e))?;
-                    current[j] = Some(InputFile {
-                        path,
-                        format: options.format,
-                    });
-                } else {
-                    // `STEM-00000.EXT` -> `STEM+phase-K-00000.EXT`
-                    let rest = name.strip_prefix(stem.as_str()).unwrap_or(&name);
-                    let to = dir.join(format!("{stem}+phase-{k}{rest}"));
-                    std::fs::rename(&from, layout.root.join(&to)).map_err(|e| io(&from, e))?;
-                    moved[j].push(to.to_string_lossy().into_owned());
-                }
-            }
+            let (next, outputs) = hand_over(&phase, &marker, stem, k, &next_input, &layout)?;
+            current[j] = next;
+            moved[j].extend(outputs);
         }
     }
 
@@ -185,6 +163,54 @@ pub fn run_pipeline(
         .write_stats(&summary.total)
         .map_err(|e| io(&layout.root, e))?;
     Ok(summary)
+}
+
+/// Moves what an intermediate phase wrote for one input file: its kept part becomes the next
+/// phase's input (returned), its rejected and quarantined parts go to the output directory
+/// (their paths there returned).
+fn hand_over(
+    phase: &OutputLayout,
+    marker: &Marker,
+    stem: &str,
+    k: usize,
+    next_input: &Path,
+    out: &OutputLayout,
+) -> Result<(Option<InputFile>, Vec<String>), PipelineError> {
+    let mut next = None;
+    let mut moved = Vec::new();
+    for output in &marker.outputs {
+        let from = phase.root.join(output);
+        let relative = Path::new(output);
+        let dir = relative.parent().unwrap_or(Path::new(""));
+        let name = relative
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if dir == Path::new(KEPT) {
+            let format = Format::from_path(&from).ok_or_else(|| {
+                io(
+                    &from,
+                    std::io::Error::other("a kept part of unknown format"),
+                )
+            })?;
+            if next.is_some() {
+                // Cannot happen: intermediate phases write one part per input file.
+                return Err(io(&from, std::io::Error::other("a second kept part")));
+            }
+            std::fs::create_dir_all(next_input).map_err(|e| io(next_input, e))?;
+            // Named like the input file, so that the next phase's outputs are too.
+            let path = next_input.join(format!("{stem}.{}", format.name()));
+            std::fs::rename(&from, &path).map_err(|e| io(&from, e))?;
+            next = Some(InputFile { path, format });
+        } else {
+            // `STEM-00000.EXT` -> `STEM+phase-K-00000.EXT`
+            let rest = name.strip_prefix(stem).unwrap_or(&name);
+            let to = dir.join(format!("{stem}+phase-{k}{rest}"));
+            std::fs::rename(&from, out.root.join(&to)).map_err(|e| io(&from, e))?;
+            moved.push(to.to_string_lossy().into_owned());
+        }
+    }
+    Ok((next, moved))
 }
 
 type Phase = (Option<Box<dyn CorpusStep>>, Vec<Box<dyn Step>>);
