@@ -26,7 +26,7 @@
 //! every phase on every run: its decisions depend on the whole corpus, so there is nothing to
 //! resume. Outputs depend only on the inputs and settings, like every executor run.
 
-use super::executor::{self, PipelineError, RunOptions, RunSummary};
+use super::executor::{self, PipelineError, Progress, RunOptions, RunSummary};
 use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
 use super::{CorpusInput, CorpusStep, PipelineStep, Stats, Step};
 use crate::corpus::{Format, InputFile, PartLimits};
@@ -84,6 +84,18 @@ pub fn run_pipeline(
         let last = k + 1 == count;
         let phase_dir = work.join(format!("phase-{k}"));
         let files: Vec<InputFile> = current.iter().flatten().cloned().collect();
+        if options.progress != Progress::Quiet {
+            let names: Vec<&str> = corpus
+                .iter()
+                .map(|c| c.name())
+                .chain(steps.iter().map(|s| s.name()))
+                .collect();
+            eprintln!(
+                "phase-{k} ({}): {} input files",
+                names.join(", "),
+                files.len()
+            );
+        }
         if let Some(corpus) = corpus {
             let work_dir = phase_dir.join(corpus.name());
             std::fs::create_dir_all(&work_dir).map_err(|e| io(&work_dir, e))?;
