@@ -291,3 +291,32 @@ fn the_example_dedup_pipeline_runs() {
         assert!(n(&stats["by_reason"][reason]) > 0, "{reason}: {stats}");
     }
 }
+
+#[test]
+fn a_rerun_with_dedup_exact_redoes_the_files_an_interrupted_run_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("a.jsonl"),
+        "{\"id\":\"1\",\"text\":\"hello world\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        input.join("b.jsonl"),
+        "{\"id\":\"2\",\"text\":\"hello  world\"}\n",
+    )
+    .unwrap();
+    let pipeline = tmp.path().join("p.toml");
+    std::fs::write(&pipeline, "[[step]]\nkind = \"dedup_exact\"\n").unwrap();
+    let out = tmp.path().join("out");
+    let args = ["run", &s(&pipeline), &s(&input), "-o", &s(&out), "-q"];
+    // The first run stops after a.jsonl, as a crash would.
+    let first = glmkit_env(&args, &[("GLMKIT_STOP_AFTER_SHARDS", "1")]);
+    assert!(!first.status.success());
+    assert!(out.join(".done/a.json").is_file());
+    // Skipping a.jsonl now would leave its text out of the seen set and keep the copy in b.
+    assert_ok(&glmkit(&args));
+    assert_eq!(rejections(&out, "dup_exact").len(), 1);
+    assert_eq!(stats_json(&out)["read"], 2);
+}

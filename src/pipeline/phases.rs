@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 pub const WORK_DIR: &str = ".work";
 
 /// Runs a pipeline's steps over `inputs`: in one pass when every step is document-local (as
-/// [`executor::run`], with its resume and sharding), else in phases (see the module doc).
+/// [`executor::run`], with its resume and sharding; files a previous run finished are redone
+/// when a step remembers earlier files), else in phases (see the module doc).
 pub fn run_pipeline(
     inputs: &[InputFile],
     steps: Vec<PipelineStep>,
@@ -57,7 +58,9 @@ pub fn run_pipeline(
                 PipelineStep::Corpus(_) => None,
             })
             .collect();
-        return executor::run(inputs, &steps, options);
+        let mut options = options.clone();
+        options.force |= steps.iter().any(|s| s.remembers_earlier_files());
+        return executor::run(inputs, &steps, &options);
     }
 
     let phases = split_phases(steps);

@@ -59,6 +59,13 @@ pub trait Step: Send + Sync {
     fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
         docs.par_iter_mut().map(|doc| self.apply(doc)).collect()
     }
+
+    /// Whether a verdict can depend on the documents of earlier files (streaming exact dedup
+    /// remembers every text it kept). A run with such a step cannot skip the files a previous
+    /// run finished, so [`crate::pipeline::run_pipeline`] redoes them all.
+    fn remembers_earlier_files(&self) -> bool {
+        false
+    }
 }
 
 /// Where a corpus-wide step finds the documents that reach it, and where it may keep files.
