@@ -73,6 +73,11 @@ impl Step for StreamingExact {
             .collect()
     }
 
+    /// Decides from the text alone.
+    fn only_decides(&self) -> bool {
+        true
+    }
+
     fn remembers_earlier_files(&self) -> bool {
         true
     }

@@ -66,6 +66,15 @@ pub trait Step: Send + Sync {
     fn remembers_earlier_files(&self) -> bool {
         false
     }
+
+    /// Whether this step only decides: it reads nothing of a document but its id, text and
+    /// source, and changes nothing. When every step of a run only decides, the executor reads
+    /// just the id and text of JSON records and writes the records it keeps as they were read,
+    /// byte for byte, instead of decoding and re-encoding every field (dedup's filter stages
+    /// are then limited by reading and writing alone).
+    fn only_decides(&self) -> bool {
+        false
+    }
 }
 
 /// Where a corpus-wide step finds the documents that reach it, and where it may keep files.
