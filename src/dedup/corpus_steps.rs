@@ -123,7 +123,11 @@ fn fuzzy_options(s: FuzzySettings) -> Result<FuzzyOptions, String> {
     let defaults = FuzzyOptions::default();
     let hashes = MinHashParams::default();
     if s.no_verify && s.verify.is_some_and(|v| v != Verify::None) {
-        return Err("`no_verify = true` contradicts the `verify` setting in `no_verify`".into());
+        return Err(
+            "`no_verify = true` and a `verify` other than \"none\" contradict each other in \
+             `no_verify`"
+                .into(),
+        );
     }
     let verify_threshold = s.verify_threshold.unwrap_or(defaults.verify_threshold);
     if !(0.0..=1.0).contains(&verify_threshold) {
