@@ -83,6 +83,15 @@ pub enum PipelineError {
     Threads { threads: usize, message: String },
     #[error("stopped after {0} files ({STOP_AFTER_ENV})")]
     Interrupted(usize),
+    /// A corpus-wide step could not look at the corpus.
+    #[error("step `{step}`: {source}")]
+    Step {
+        step: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A pipeline with a corpus-wide step was asked to run as one shard of several.
+    #[error("step `{step}` needs every document of the corpus in one task; it cannot run as shard {shard}")]
+    Sharded { step: String, shard: ShardSpec },
 }
 
 /// What a run did.
