@@ -26,7 +26,9 @@ pub fn read_id_text<'a>(line: &'a [u8], options: &ReadOptions) -> Option<IdText<
         text_field: &options.text_field,
         id_field: &options.id_field,
     };
-    let mut de = serde_json::Deserializer::from_slice(line);
+    // Checked once, fast, so that the parser need not check each string again.
+    let line = simdutf8::basic::from_utf8(line).ok()?;
+    let mut de = serde_json::Deserializer::from_str(line);
     let (id, text) = seed.deserialize(&mut de).ok()?;
     de.end().ok()?;
     let text = text.filter(|t| !t.is_empty())?;
