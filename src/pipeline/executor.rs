@@ -326,7 +326,7 @@ fn write_outputs(
             ToWriter::Start(position) => {
                 let (input, stem) = files[position];
                 layout
-                    .clear_outputs(stem, &[options.format, Format::Jsonl])
+                    .clear_outputs(stem)
                     .map_err(|e| io(&layout.root, e))?;
                 let column_types: Arc<ColumnTypes> =
                     Arc::new(match (input.format, options.format) {

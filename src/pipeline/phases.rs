@@ -72,7 +72,7 @@ pub fn run_pipeline(
     let stems = output_stems(inputs);
     for stem in &stems {
         layout
-            .clear_outputs(stem, &[options.format, Format::Jsonl])
+            .clear_outputs(stem)
             .map_err(|e| io(&layout.root, e))?;
         clear_phase_outputs(&layout, stem).map_err(|e| io(&layout.root, e))?;
     }
