@@ -115,26 +115,27 @@ fn collapse_whitespace_nfc_stable(text: &str, out: &mut String) -> bool {
         let start = i;
         let mut space_len = 0;
         while let Some(&b) = bytes.get(i) {
-            if let Some(step) = plain_ascii_word(bytes, i, i > start) {
-                i += step;
-            } else if plain(b) {
-                i += 1;
-            } else if b == b' ' && i > start && bytes.get(i + 1).is_some_and(|&c| plain(c)) {
-                i += 2;
-            } else if b >= 0x80 {
-                let (code, len) = decode_multibyte(bytes, i);
-                let c = char::from_u32(code).expect("decoded from a str");
-                if !nfc_inert(c) {
-                    return false;
-                }
-                if c.is_whitespace() {
-                    space_len = len;
+            if b < 0x80 {
+                if let Some(step) = plain_ascii_word(bytes, i, i > start) {
+                    i += step;
+                } else if plain(b) {
+                    i += 1;
+                } else if b == b' ' && i > start && bytes.get(i + 1).is_some_and(|&c| plain(c)) {
+                    i += 2;
+                } else {
+                    space_len = 1;
                     break;
                 }
-                i += len;
             } else {
-                space_len = 1;
-                break;
+                let (code, len) = decode_multibyte(bytes, i);
+                match char_kind(code) {
+                    CharKind::Plain => i += len,
+                    CharKind::Space => {
+                        space_len = len;
+                        break;
+                    }
+                    CharKind::MayChange => return false,
+                }
             }
         }
         if i > start {
@@ -188,31 +189,48 @@ fn decode_multibyte(bytes: &[u8], i: usize) -> (u32, usize) {
     }
 }
 
-/// Whether NFC leaves `c` alone whatever surrounds it: its NFC quick check is Yes and its
-/// canonical combining class is 0, so it neither composes with a neighbour nor takes part in
-/// reordering. A text made only of such characters is in NFC. (A mark with a class other
-/// than 0 can need reordering even when its own quick check is Yes, as U+0315 before U+0316.)
-fn nfc_inert(c: char) -> bool {
-    // The answer for the Basic Multilingual Plane, a bit per character, computed once: the
-    // two table lookups per character cost more than the rest of the normalization.
-    static BMP: OnceLock<Vec<u64>> = OnceLock::new();
-    let slow = |c: char| {
-        canonical_combining_class(c) == 0 && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
-    };
-    let code = c as usize;
-    if code >= 0x10000 {
-        return slow(c);
-    }
-    let bits = BMP.get_or_init(|| {
-        let mut bits = vec![0u64; 0x10000 / 64];
-        for (code, c) in (0..0x10000u32).filter_map(|u| Some((u as usize, char::from_u32(u)?))) {
-            if slow(c) {
-                bits[code / 64] |= 1 << (code % 64);
-            }
+/// What `basic` does with a character: copies it as it is, reads it as whitespace, or (NFC
+/// may change it) hands the text to the reference path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum CharKind {
+    Plain,
+    Space,
+    MayChange,
+}
+
+/// The kind of the character `code` (a scalar value decoded from a str).
+///
+/// NFC leaves a character alone whatever surrounds it when its NFC quick check is Yes and its
+/// canonical combining class is 0: it neither composes with a neighbour nor takes part in
+/// reordering, and a text made only of such characters is in NFC. (A mark with another class
+/// can need reordering even when its own quick check is Yes, as U+0315 before U+0316.)
+fn char_kind(code: u32) -> CharKind {
+    // The answers for the Basic Multilingual Plane, two bits per character, computed once:
+    // the table lookups behind them cost more than the rest of the normalization.
+    static BMP: OnceLock<Vec<u8>> = OnceLock::new();
+    let classify = |code: u32| {
+        let Some(c) = char::from_u32(code) else {
+            return CharKind::MayChange; // a surrogate: never decoded from a str
+        };
+        if canonical_combining_class(c) != 0
+            || is_nfc_quick(std::iter::once(c)) != IsNormalized::Yes
+        {
+            CharKind::MayChange
+        } else if c.is_whitespace() {
+            CharKind::Space
+        } else {
+            CharKind::Plain
         }
-        bits
-    });
-    bits[code / 64] >> (code % 64) & 1 == 1
+    };
+    if code >= 0x10000 {
+        return classify(code);
+    }
+    let kinds = BMP.get_or_init(|| (0..0x10000).map(|code| classify(code) as u8).collect());
+    match kinds[code as usize] {
+        0 => CharKind::Plain,
+        1 => CharKind::Space,
+        _ => CharKind::MayChange,
+    }
 }
 
 fn collapse_whitespace(chars: impl Iterator<Item = char>, out: &mut String) {
