@@ -233,3 +233,46 @@ impl Drop for PartWriter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libzstd's streaming multithreaded mode promises the same bytes for any number of
+    /// workers; outputs must not depend on `--threads`, so this is checked on a part large
+    /// enough to be cut into several compression jobs.
+    #[test]
+    fn zstd_parts_are_identical_whatever_the_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = 7u64;
+        let lines: Vec<Vec<u8>> = (0..100_000)
+            .map(|i| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                format!(
+                    "{{\"id\":{i},\"text\":\"{:x} {}\"}}\n",
+                    state,
+                    "word ".repeat(i % 50)
+                )
+                .into_bytes()
+            })
+            .collect();
+        let mut parts = Vec::new();
+        for workers in [1, 2, 4] {
+            let out = dir.path().join(format!("w{workers}"));
+            std::fs::create_dir_all(&out).unwrap();
+            let mut writer = PartWriter::new(&out, "p", Format::JsonlZst, PartLimits::default())
+                .unwrap()
+                .with_zstd_workers(workers);
+            for line in &lines {
+                writer.write(Encoded::Line(line.clone())).unwrap();
+            }
+            let written = writer.finish().unwrap();
+            assert_eq!(written.len(), 1);
+            parts.push(std::fs::read(&written[0]).unwrap());
+        }
+        assert!(lines.iter().map(Vec::len).sum::<usize>() > 12 << 20);
+        assert_eq!(parts[0], parts[1]);
+        assert_eq!(parts[0], parts[2]);
+        assert_eq!(zstd::decode_all(&parts[0][..]).unwrap(), lines.concat());
+    }
+}
