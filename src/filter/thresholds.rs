@@ -95,6 +95,20 @@ impl Profile {
     pub fn is_stop_word(&self, word: &str) -> bool {
         self.stop_set.contains(word)
     }
+
+    /// True when a word as it stands in the text (`Und,`) is a stop word: surrounding
+    /// punctuation is dropped and the rest compared lowercased. `scratch` holds the lowercased
+    /// form when one is needed.
+    pub fn is_stop_token(&self, word: &str, scratch: &mut String) -> bool {
+        let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+        if bare.chars().any(char::is_uppercase) {
+            scratch.clear();
+            scratch.extend(bare.chars().flat_map(char::to_lowercase));
+            self.is_stop_word(scratch)
+        } else {
+            self.is_stop_word(bare)
+        }
+    }
 }
 
 impl Thresholds {

@@ -23,6 +23,14 @@ pub fn word_count(text: &str) -> usize {
     n
 }
 
+/// The number of words that are not punctuation or symbols only (`--`, `|`), as Gopher's
+/// word count has them.
+pub fn content_word_count(text: &str) -> usize {
+    let mut n = 0;
+    for_each_word(text, |w| n += usize::from(!is_symbol_only(w)));
+    n
+}
+
 /// Calls `f` on each word, in order.
 pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     for chunk in text.split_whitespace() {

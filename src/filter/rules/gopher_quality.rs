@@ -177,14 +177,7 @@ impl WordStats {
             if s.stop_words >= stop_words_needed {
                 return;
             }
-            let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
-            let hit = if bare.chars().any(char::is_uppercase) {
-                lower.clear();
-                lower.extend(bare.chars().flat_map(char::to_lowercase));
-                profile.is_stop_word(&lower)
-            } else {
-                profile.is_stop_word(bare)
-            };
+            let hit = profile.is_stop_token(w, &mut lower);
             s.stop_words += usize::from(hit);
         });
         s

@@ -5,7 +5,7 @@
 
 use super::{ratio, Failure, QualityRule};
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{paragraphs, word_count, words};
+use crate::filter::words::{content_word_count, paragraphs, words};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -41,7 +41,7 @@ pub(crate) fn duplicates<'a>(
     let (mut total, mut dups, mut dup_chars) = (0, 0, 0);
     for e in elements {
         total += 1;
-        if !seen.insert(e) && (min_words <= 1 || word_count(e) >= min_words) {
+        if !seen.insert(e) && (min_words <= 1 || content_word_count(e) >= min_words) {
             dups += 1;
             dup_chars += e.chars().count();
         }
