@@ -1,7 +1,7 @@
 //! Accuracy of language id and the default quality rules on the fixture slice of the shared
 //! corpus (fixtures/filter/README.md): real clean documents in 23 languages and real junk.
 
-use glmkit::filter::rules::rule_by_name;
+use glmkit::filter::rules::{first_failure, rule_by_name};
 use glmkit::filter::{LanguageIdentifier, Thresholds, DEFAULT_RULES};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -18,13 +18,12 @@ fn load(name: &str) -> Vec<Value> {
 
 /// The first default rule that removes the text, if any.
 fn removed_by(text: &str, lang: Option<&str>, thresholds: &Thresholds) -> Option<String> {
-    let profile = thresholds.for_lang(lang);
-    DEFAULT_RULES.iter().find_map(|name| {
-        let rule = rule_by_name(name).unwrap();
-        rule.check(text, profile)
-            .err()
-            .map(|f| format!("{name}:{}={:.3}", f.reason, f.value))
-    })
+    let rules: Vec<_> = DEFAULT_RULES
+        .iter()
+        .map(|name| rule_by_name(name).unwrap())
+        .collect();
+    first_failure(&rules, text, thresholds.for_lang(lang))
+        .map(|(rule, f)| format!("{}:{}={:.3}", rule.name(), f.reason, f.value))
 }
 
 /// Languages where the default rules remove more than 10 % of this slice's clean documents,

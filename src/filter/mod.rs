@@ -8,6 +8,7 @@
 //! Every step implements [`crate::pipeline::Step`]; [`build_step`] makes one from its name and
 //! settings, as pipeline files and the `filter` command do.
 
+pub mod analysis;
 pub mod langid;
 pub mod normalize;
 pub mod rules;
@@ -15,6 +16,7 @@ pub mod script;
 pub mod thresholds;
 pub mod words;
 
+pub use analysis::TextAnalysis;
 pub use langid::{Identified, LangIdConfig, LangIdStep, LanguageIdentifier, DEFAULT_LANGUAGES};
 pub use normalize::{normalize, normalize_counting, NormalizeConfig, NormalizeStep};
 pub use rules::{QualityRule, RuleStep, RULE_NAMES};

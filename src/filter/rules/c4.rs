@@ -14,6 +14,7 @@
 //! filter step decides, it does not edit.
 
 use super::{Failure, QualityRule};
+use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
 use crate::filter::words::{self, for_each_word};
 use serde::Deserialize;
@@ -47,8 +48,9 @@ impl QualityRule for C4 {
         "c4"
     }
 
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+    fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.c4;
+        let text = analysis.text();
         let mut sentences = sentences_on_passing_lines(text.lines(), profile)?;
         if cfg.join_wrapped_lines && sentences < cfg.min_num_sentences {
             let paragraphs: Vec<String> = words::paragraphs(text)

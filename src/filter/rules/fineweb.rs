@@ -3,8 +3,9 @@
 //! duplicated lines, and newlines per word (lists).
 
 use super::{ratio, Failure, QualityRule};
+use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{content_word_count, for_each_word, word_count};
+use crate::filter::words::{content_word_count, for_each_word};
 use serde::Deserialize;
 use std::collections::HashSet;
 
@@ -39,8 +40,9 @@ impl QualityRule for FineWeb {
         "fineweb"
     }
 
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+    fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.fineweb;
+        let text = analysis.text();
         let lines: Vec<&str> = text.split('\n').filter(|l| !l.trim().is_empty()).collect();
         if lines.is_empty() {
             return Err(Failure::new("empty", 0.0, 1.0));
@@ -77,7 +79,7 @@ impl QualityRule for FineWeb {
             })
             .map(|l| l.chars().count())
             .sum();
-        let chars_without_newlines = text.chars().filter(|&c| c != '\n').count();
+        let chars_without_newlines = analysis.chars() - analysis.newlines();
         let value = ratio(dup_chars, chars_without_newlines);
         if value >= cfg.char_duplicates_ratio {
             return Err(Failure::new(
@@ -86,10 +88,10 @@ impl QualityRule for FineWeb {
                 cfg.char_duplicates_ratio,
             ));
         }
-        let n_words = word_count(text);
+        let n_words = analysis.words().len();
         // Newlines per word; a text without words counts as one word (the value stays finite
         // for the rejection record).
-        let value = text.matches('\n').count() as f64 / n_words.max(1) as f64;
+        let value = analysis.newlines() as f64 / n_words.max(1) as f64;
         if value > cfg.new_line_ratio {
             return Err(Failure::new("list_ratio", value, cfg.new_line_ratio));
         }

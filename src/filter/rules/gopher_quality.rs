@@ -3,8 +3,9 @@
 //! word, bullet and ellipsis lines, words with a letter, stop words.
 
 use super::{ratio, Failure, QualityRule};
+use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{for_each_word, is_symbol_only};
+use crate::filter::words::is_symbol_only;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,9 +36,10 @@ impl QualityRule for GopherQuality {
         "gopher_quality"
     }
 
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+    fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.gopher_quality;
-        let w = WordStats::of(text, profile, cfg.min_stop_words);
+        let text = analysis.text();
+        let w = WordStats::of(analysis.words(), profile, cfg.min_stop_words);
         if w.content < cfg.min_doc_words {
             return Err(Failure::new(
                 "short_doc",
@@ -142,7 +144,7 @@ struct WordStats {
 }
 
 impl WordStats {
-    fn of(text: &str, profile: &Profile, stop_words_needed: usize) -> Self {
+    fn of(words: &[&str], profile: &Profile, stop_words_needed: usize) -> Self {
         let mut s = WordStats {
             words: 0,
             content: 0,
@@ -151,7 +153,7 @@ impl WordStats {
             stop_words: 0,
         };
         let mut lower = String::new();
-        for_each_word(text, |w| {
+        for &w in words {
             s.words += 1;
             let (content, alpha, chars) = if w.is_ascii() {
                 (
@@ -171,15 +173,15 @@ impl WordStats {
                 s.content_chars += chars;
             }
             if !alpha {
-                return;
+                continue;
             }
             s.alpha += 1;
             if s.stop_words >= stop_words_needed {
-                return;
+                continue;
             }
             let hit = profile.is_stop_token(w, &mut lower);
             s.stop_words += usize::from(hit);
-        });
+        }
         s
     }
 }

@@ -15,6 +15,7 @@ pub use fineweb::{FineWeb, FineWebConfig};
 pub use gopher_quality::{GopherQuality, GopherQualityConfig};
 pub use gopher_repetition::{GopherRepetition, GopherRepetitionConfig};
 
+use super::analysis::TextAnalysis;
 use super::thresholds::{Profile, Thresholds};
 use crate::corpus::Document;
 use crate::pipeline::{Rejection, Step, Verdict};
@@ -42,7 +43,29 @@ impl Failure {
 pub trait QualityRule: Send + Sync {
     /// Step name, e.g. `gopher_quality`.
     fn name(&self) -> &'static str;
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure>;
+
+    /// Checks a text, reading what it shares with other rules (its words, ...) from `text`.
+    fn check_analyzed(&self, text: &TextAnalysis, profile: &Profile) -> Result<(), Failure>;
+
+    /// Checks a text on its own.
+    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+        self.check_analyzed(&TextAnalysis::new(text), profile)
+    }
+}
+
+/// The first of `rules` that a text fails, in order, and why; the rules share one analysis of
+/// the text (one word split, ...).
+pub fn first_failure<'r>(
+    rules: &'r [Box<dyn QualityRule>],
+    text: &str,
+    profile: &Profile,
+) -> Option<(&'r dyn QualityRule, Failure)> {
+    let analysis = TextAnalysis::new(text);
+    rules.iter().find_map(|rule| {
+        rule.check_analyzed(&analysis, profile)
+            .err()
+            .map(|failure| (rule.as_ref(), failure))
+    })
 }
 
 /// The rules by name, as `--rules` and pipeline files name them.
