@@ -33,10 +33,10 @@ pub fn content_word_count(text: &str) -> usize {
 
 /// Calls `f` on each word, in order.
 pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    for chunk in text.split_whitespace() {
-        if chunk.is_ascii() {
+    for_each_chunk(text, |chunk, ascii| {
+        if ascii {
             f(chunk);
-            continue;
+            return;
         }
         let mut start = None;
         for (i, c) in chunk.char_indices() {
@@ -54,6 +54,57 @@ pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
         if let Some(s) = start {
             f(&chunk[s..]);
         }
+    });
+}
+
+/// `str::split_whitespace`, and whether each piece is ASCII: bytes below U+0080 are tested
+/// as bytes, and only the others decoded.
+fn for_each_chunk<'a>(text: &'a str, mut f: impl FnMut(&'a str, bool)) {
+    let bytes = text.as_bytes();
+    // The length of the character at `i` when it is white space, else 0.
+    let space_at = |i: usize| -> usize {
+        let b = bytes[i];
+        if b < 0x80 {
+            usize::from(matches!(b, b' ' | b'\t'..=b'\r'))
+        } else {
+            let c = text[i..].chars().next().expect("a character starts here");
+            if c.is_whitespace() {
+                c.len_utf8()
+            } else {
+                0
+            }
+        }
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        let space = space_at(i);
+        if space > 0 {
+            i += space;
+            continue;
+        }
+        let start = i;
+        let mut ascii = true;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b < 0x80 {
+                if matches!(b, b' ' | b'\t'..=b'\r') {
+                    break;
+                }
+                i += 1;
+            } else {
+                if space_at(i) > 0 {
+                    break;
+                }
+                ascii = false;
+                // A lead byte tells the length of its character.
+                i += match b {
+                    0xF0.. => 4,
+                    0xE0.. => 3,
+                    _ => 2,
+                };
+            }
+        }
+        f(&text[start..i], ascii);
     }
 }
 
@@ -91,12 +142,42 @@ pub fn paragraphs(text: &str) -> Vec<&str> {
 
 /// True when a word has at least one letter (any script).
 pub fn has_letter(word: &str) -> bool {
-    word.chars().any(char::is_alphabetic)
+    word.chars().any(is_alphabetic)
 }
 
 /// True when a word is punctuation or symbols only (`-`, `|`, `...`).
 pub fn is_symbol_only(word: &str) -> bool {
-    !word.chars().any(char::is_alphanumeric)
+    !word.chars().any(is_alphanumeric)
+}
+
+/// Letters of the largest blocks that hold letters only (Cyrillic, Hiragana, Katakana, CJK
+/// ideographs, Hangul syllables): answered without the Unicode tables, which the per-word
+/// tests of the rules would otherwise consult for every character of such text.
+fn in_letter_block(c: char) -> bool {
+    matches!(c as u32, 0x0410..=0x044F | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+}
+
+/// Letters of scripts without case (kana, CJK ideographs, Hangul syllables), by block.
+pub(crate) fn is_caseless_letter(c: char) -> bool {
+    matches!(c as u32, 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+}
+
+/// `char::is_alphabetic`, quicker on ASCII and the blocks of [`in_letter_block`].
+pub fn is_alphabetic(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else {
+        in_letter_block(c) || c.is_alphabetic()
+    }
+}
+
+/// `char::is_alphanumeric`, quicker on ASCII and the blocks of [`in_letter_block`].
+pub fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        in_letter_block(c) || c.is_alphanumeric()
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +193,16 @@ mod tests {
     }
 
     #[test]
+    fn splits_on_white_space_as_the_standard_library_does() {
+        let text = "a\u{3000}b\u{a0}c\td\u{2028}e  \u{85}f\u{1f600}g\u{200b}h\x0bi\x0c\rj";
+        let mut chunks = Vec::new();
+        for_each_chunk(text, |c, ascii| chunks.push((c, ascii)));
+        let expected: Vec<(&str, bool)> =
+            text.split_whitespace().map(|c| (c, c.is_ascii())).collect();
+        assert_eq!(chunks, expected);
+    }
+
+    #[test]
     fn cjk_characters_are_words() {
         assert_eq!(words("使用ls命令。"), ["使", "用", "ls", "命", "令", "。"]);
         assert_eq!(
@@ -124,6 +215,17 @@ mod tests {
     fn finds_paragraphs() {
         assert_eq!(paragraphs("a b\nc\n\n\n  \nd\n"), ["a b\nc", "d"]);
         assert_eq!(paragraphs(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn quick_letter_tests_agree_with_the_unicode_tables() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{c:?}");
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{c:?}");
+            if is_caseless_letter(c) {
+                assert!(c.is_alphabetic() && !c.is_uppercase(), "{c:?}");
+            }
+        }
     }
 
     #[test]

@@ -47,10 +47,13 @@ impl QualityRule for FineWeb {
         if lines.is_empty() {
             return Err(Failure::new("empty", 0.0, 1.0));
         }
-        let ends = &profile.sentence_ends;
         let punct = lines
             .iter()
-            .filter(|l| l.chars().next_back().is_some_and(|c| ends.contains(&c)))
+            .filter(|l| {
+                l.chars()
+                    .next_back()
+                    .is_some_and(|c| profile.is_sentence_end(c))
+            })
             .count();
         let value = ratio(punct, lines.len());
         if value < cfg.line_punct_thr && !(punct == 0 && cfg.line_punct_exclude_zero) {

@@ -5,7 +5,7 @@
 use super::{ratio, Failure, QualityRule};
 use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
-use crate::filter::words::is_symbol_only;
+use crate::filter::words::{is_alphabetic, is_symbol_only};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,7 +164,7 @@ impl WordStats {
             } else {
                 (
                     !is_symbol_only(w),
-                    w.chars().any(char::is_alphabetic),
+                    w.chars().any(is_alphabetic),
                     w.chars().count(),
                 )
             };
