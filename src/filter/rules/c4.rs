@@ -51,7 +51,7 @@ impl QualityRule for C4 {
     fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.c4;
         let text = analysis.text();
-        let mut sentences = sentences_on_passing_lines(text.lines(), profile)?;
+        let mut sentences = sentences_on_passing_lines(analysis.lines(), profile)?;
         if cfg.join_wrapped_lines && sentences < cfg.min_num_sentences {
             let paragraphs: Vec<String> = words::paragraphs(text)
                 .into_iter()

@@ -3,7 +3,7 @@
 //! duplicated lines, and newlines per word (lists).
 
 use super::{ratio, Failure, QualityRule};
-use crate::filter::analysis::TextAnalysis;
+use crate::filter::analysis::{StrHashBuilder, TextAnalysis};
 use crate::filter::thresholds::Profile;
 use crate::filter::words::{content_word_count, for_each_word};
 use serde::Deserialize;
@@ -42,8 +42,12 @@ impl QualityRule for FineWeb {
 
     fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.fineweb;
-        let text = analysis.text();
-        let lines: Vec<&str> = text.split('\n').filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = analysis
+            .pieces()
+            .iter()
+            .copied()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
         if lines.is_empty() {
             return Err(Failure::new("empty", 0.0, 1.0));
         }
@@ -72,7 +76,7 @@ impl QualityRule for FineWeb {
         if value >= cfg.short_line_thr {
             return Err(Failure::new("short_line_ratio", value, cfg.short_line_thr));
         }
-        let mut seen: HashSet<&str, xxhash_rust::xxh3::Xxh3Builder> =
+        let mut seen: HashSet<&str, StrHashBuilder> =
             HashSet::with_capacity_and_hasher(lines.len(), Default::default());
         let dup_chars: usize = lines
             .iter()

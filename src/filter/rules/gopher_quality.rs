@@ -89,7 +89,7 @@ impl QualityRule for GopherQuality {
             ));
         }
         let (mut lines, mut bullets, mut ellipsis_lines) = (0, 0, 0);
-        for line in text.lines() {
+        for line in analysis.lines() {
             lines += 1;
             let start = line.trim_start();
             bullets += usize::from(start.starts_with('•') || start.starts_with('-'));

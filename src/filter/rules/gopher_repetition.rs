@@ -4,7 +4,7 @@
 //! character fractions are of the whole text, as in datatrove.
 
 use super::{ratio, Failure, QualityRule};
-use crate::filter::analysis::TextAnalysis;
+use crate::filter::analysis::{StrHashBuilder, TextAnalysis};
 use crate::filter::thresholds::Profile;
 use crate::filter::words::{content_word_count, paragraphs};
 use serde::Deserialize;
@@ -38,7 +38,7 @@ pub(crate) fn duplicates<'a>(
     elements: impl Iterator<Item = &'a str>,
     min_words: usize,
 ) -> (usize, usize, usize) {
-    let mut seen: HashSet<&str, xxhash_rust::xxh3::Xxh3Builder> = HashSet::default();
+    let mut seen: HashSet<&str, StrHashBuilder> = HashSet::default();
     let (mut total, mut dups, mut dup_chars) = (0, 0, 0);
     for e in elements {
         total += 1;
@@ -252,7 +252,7 @@ impl QualityRule for GopherRepetition {
             ));
         }
         let (n_lines, dup_lines, dup_line_chars) = duplicates(
-            text.split('\n').filter(|l| !l.is_empty()),
+            analysis.pieces().iter().copied().filter(|l| !l.is_empty()),
             cfg.dup_min_words,
         );
         let value = ratio(dup_lines, n_lines);
