@@ -31,81 +31,50 @@ pub fn content_word_count(text: &str) -> usize {
     n
 }
 
-/// Calls `f` on each word, in order.
+/// Calls `f` on each word, in order. One pass: bytes below U+0080 are tested as bytes, other
+/// characters decoded once.
 pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    for_each_chunk(text, |chunk, ascii| {
-        if ascii {
-            f(chunk);
-            return;
-        }
-        let mut start = None;
-        for (i, c) in chunk.char_indices() {
-            // Every unspaced script starts at Thai (U+0E00): cheaper than a full lookup.
-            let unspaced = c >= '\u{0E00}' && script_of(c).is_some_and(Script::is_unspaced);
-            if unspaced {
+    let bytes = text.as_bytes();
+    // Start of the spaced word being read, if any.
+    let mut start = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if is_ascii_space(b) {
                 if let Some(s) = start.take() {
-                    f(&chunk[s..i]);
+                    f(&text[s..i]);
                 }
-                f(&chunk[i..i + c.len_utf8()]);
             } else if start.is_none() {
                 start = Some(i);
             }
-        }
-        if let Some(s) = start {
-            f(&chunk[s..]);
-        }
-    });
-}
-
-/// `str::split_whitespace`, and whether each piece is ASCII: bytes below U+0080 are tested
-/// as bytes, and only the others decoded.
-fn for_each_chunk<'a>(text: &'a str, mut f: impl FnMut(&'a str, bool)) {
-    let bytes = text.as_bytes();
-    // The length of the character at `i` when it is white space, else 0.
-    let space_at = |i: usize| -> usize {
-        let b = bytes[i];
-        if b < 0x80 {
-            usize::from(matches!(b, b' ' | b'\t'..=b'\r'))
-        } else {
-            let c = text[i..].chars().next().expect("a character starts here");
-            if c.is_whitespace() {
-                c.len_utf8()
-            } else {
-                0
-            }
-        }
-    };
-    let mut i = 0;
-    while i < bytes.len() {
-        let space = space_at(i);
-        if space > 0 {
-            i += space;
+            i += 1;
             continue;
         }
-        let start = i;
-        let mut ascii = true;
-        while i < bytes.len() {
-            let b = bytes[i];
-            if b < 0x80 {
-                if matches!(b, b' ' | b'\t'..=b'\r') {
-                    break;
-                }
-                i += 1;
-            } else {
-                if space_at(i) > 0 {
-                    break;
-                }
-                ascii = false;
-                // A lead byte tells the length of its character.
-                i += match b {
-                    0xF0.. => 4,
-                    0xE0.. => 3,
-                    _ => 2,
-                };
+        let c = text[i..].chars().next().expect("a character starts here");
+        let len = c.len_utf8();
+        // Every unspaced script starts at Thai (U+0E00): cheaper than a full lookup.
+        let unspaced = c >= '\u{0E00}' && script_of(c).is_some_and(Script::is_unspaced);
+        if unspaced || c.is_whitespace() {
+            if let Some(s) = start.take() {
+                f(&text[s..i]);
             }
+            if unspaced {
+                f(&text[i..i + len]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
         }
-        f(&text[start..i], ascii);
+        i += len;
     }
+    if let Some(s) = start {
+        f(&text[s..]);
+    }
+}
+
+/// The white space of `char::is_whitespace` below U+0080.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
 }
 
 /// Non-empty lines, without their line ending.
@@ -194,12 +163,10 @@ mod tests {
 
     #[test]
     fn splits_on_white_space_as_the_standard_library_does() {
-        let text = "a\u{3000}b\u{a0}c\td\u{2028}e  \u{85}f\u{1f600}g\u{200b}h\x0bi\x0c\rj";
-        let mut chunks = Vec::new();
-        for_each_chunk(text, |c, ascii| chunks.push((c, ascii)));
-        let expected: Vec<(&str, bool)> =
-            text.split_whitespace().map(|c| (c, c.is_ascii())).collect();
-        assert_eq!(chunks, expected);
+        let text =
+            "a\u{3000}b\u{a0}c\td\u{2028}e  \u{85}f\u{1f600}g\u{200b}h\x0bi\x0c\rj é\u{2003}ü";
+        let expected: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(words(text), expected);
     }
 
     #[test]
