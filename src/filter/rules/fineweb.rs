@@ -126,7 +126,7 @@ mod tests {
                      I walk along the shore\nAnd think of you and me.\n\
                      The gulls are on the sand,\nThe boats are in the bay,\n\
                      The light is on the hill\nAt the end of the day.\n";
-        assert_eq!(FineWeb.check(&verse, en), Ok(()));
+        assert_eq!(FineWeb.check(verse, en), Ok(()));
         let names = "setlocale\nstrchr\nfileno\nmalloc\n__cxa_finalize\nGLIBC_2.3\n\
                      Try the --help option to see what the program does.\n"
             .repeat(5);
