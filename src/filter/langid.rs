@@ -230,7 +230,7 @@ impl LanguageIdentifier {
                 }
         });
         // Largest weight first; ties go to the earlier script in the list (stable sort).
-        groups.sort_by(|a, b| b.1.cmp(&a.1));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.1));
         let &(script, script_weight) = groups.first()?;
         let share = script_weight as f64 / total as f64;
         let only = |script: Script| self.candidates.iter().find(|c| c.2 == script).map(|c| c.0);

@@ -8,6 +8,7 @@
 //! Every step implements [`crate::pipeline::Step`]; [`build_step`] makes one from its name and
 //! settings, as pipeline files and the `filter` command do.
 
+pub mod analysis;
 pub mod langid;
 pub mod normalize;
 pub mod rules;
@@ -15,6 +16,7 @@ pub mod script;
 pub mod thresholds;
 pub mod words;
 
+pub use analysis::TextAnalysis;
 pub use langid::{Identified, LangIdConfig, LangIdStep, LanguageIdentifier, DEFAULT_LANGUAGES};
 pub use normalize::{normalize, normalize_counting, NormalizeConfig, NormalizeStep};
 pub use rules::{QualityRule, RuleStep, RULE_NAMES};
@@ -54,6 +56,7 @@ pub fn register_steps(registry: &mut StepRegistry) {
     registry.register("c4", |t, ctx| rule_step("c4", t, ctx));
     registry.register("fineweb", |t, ctx| rule_step("fineweb", t, ctx));
     registry.register("encoding", |t, ctx| rule_step("encoding", t, ctx));
+    registry.register("quality", quality_step);
 }
 
 /// Settings of a quality-rule step in a pipeline file.
@@ -67,15 +70,51 @@ struct RuleStepSettings {
 
 fn rule_step(name: &str, table: toml::Table, ctx: &BuildContext) -> Result<Box<dyn Step>, String> {
     let step: RuleStepSettings = settings(table)?;
-    let thresholds = if step.thresholds.is_empty() {
-        ctx.thresholds.clone()
-    } else {
-        let mut files = ctx.threshold_files.clone();
-        files.extend(step.thresholds.iter().map(|f| ctx.resolve(f)));
-        Arc::new(Thresholds::with_files(&files).map_err(|e| format!("in `thresholds`: {e}"))?)
-    };
+    let thresholds = step_thresholds(&step.thresholds, ctx)?;
     let rule = rules::rule_by_name(name).ok_or_else(|| format!("unknown rule `{name}`"))?;
     Ok(Box::new(RuleStep::new(rule, thresholds)))
+}
+
+/// The pipeline's thresholds, with a step's own files laid over them.
+fn step_thresholds(files: &[String], ctx: &BuildContext) -> Result<Arc<Thresholds>, String> {
+    if files.is_empty() {
+        return Ok(ctx.thresholds.clone());
+    }
+    let mut all = ctx.threshold_files.clone();
+    all.extend(files.iter().map(|f| ctx.resolve(f)));
+    Ok(Arc::new(
+        Thresholds::with_files(&all).map_err(|e| format!("in `thresholds`: {e}"))?,
+    ))
+}
+
+/// Settings of a `quality` step: several rules run together on one analysis of each document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualityStepSettings {
+    /// Rule names as `--rules` takes them (`all`, `gopher`, ...); default: all, in the
+    /// default order.
+    #[serde(default)]
+    rules: Vec<String>,
+    /// Thresholds files for this step only, laid over the pipeline's.
+    #[serde(default)]
+    thresholds: Vec<String>,
+}
+
+fn quality_step(table: toml::Table, ctx: &BuildContext) -> Result<Box<dyn Step>, String> {
+    let step: QualityStepSettings = settings(table)?;
+    let names = if step.rules.is_empty() {
+        DEFAULT_RULES.iter().map(|s| s.to_string()).collect()
+    } else {
+        expand_rule_names(&step.rules).map_err(|e| format!("in `rules`: {e}"))?
+    };
+    let rules = names
+        .iter()
+        .map(|n| rules::rule_by_name(n).expect("expanded rule names are known"))
+        .collect();
+    Ok(Box::new(rules::RuleSetStep::new(
+        rules,
+        step_thresholds(&step.thresholds, ctx)?,
+    )))
 }
 
 /// What `glmkit filter` runs: optional normalization, language id, then quality rules.
@@ -146,4 +185,26 @@ pub fn filter_steps(options: &FilterOptions) -> Result<Vec<Box<dyn Step>>, Filte
         }
     }
     Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::pipeline::{Pipeline, StepRegistry};
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Pipeline, crate::pipeline::ConfigError> {
+        Pipeline::parse(text, Path::new("p.toml"), &StepRegistry::default())
+    }
+
+    #[test]
+    fn a_quality_step_takes_rule_names_as_the_filter_command_does() {
+        let p = parse("[[step]]\nkind = \"quality\"\nrules = [\"gopher\", \"c4\"]\n").unwrap();
+        assert_eq!(p.kinds, ["quality"]);
+        assert_eq!(p.steps[0].name(), "quality");
+        assert!(parse("[[step]]\nkind = \"quality\"\n").is_ok());
+        let e = parse("[[step]]\nkind = \"quality\"\nrules = [\"gopher\", \"c5\"]\n")
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("c5"), "{e}");
+    }
 }

@@ -20,6 +20,7 @@
 use super::rules::{
     C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
 };
+use super::words::{is_alphanumeric, is_caseless_letter};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -82,6 +83,8 @@ pub struct Thresholds {
 pub struct Profile {
     pub settings: LanguageProfile,
     stop_set: std::collections::HashSet<String, xxhash_rust::xxh3::Xxh3Builder>,
+    /// `sentence_ends` below U+0080 as a bit set, for the per-character tests of C4.
+    ascii_ends: u128,
 }
 
 impl std::ops::Deref for Profile {
@@ -94,6 +97,32 @@ impl std::ops::Deref for Profile {
 impl Profile {
     pub fn is_stop_word(&self, word: &str) -> bool {
         self.stop_set.contains(word)
+    }
+
+    /// True when `c` is one of the language's `sentence_ends`.
+    pub fn is_sentence_end(&self, c: char) -> bool {
+        if c.is_ascii() {
+            self.ascii_ends & (1 << c as u32) != 0
+        } else {
+            self.sentence_ends.contains(&c)
+        }
+    }
+
+    /// True when a word as it stands in the text (`Und,`) is a stop word: surrounding
+    /// punctuation is dropped and the rest compared lowercased. `scratch` holds the lowercased
+    /// form when one is needed.
+    pub fn is_stop_token(&self, word: &str, scratch: &mut String) -> bool {
+        let bare = word.trim_matches(|c: char| !is_alphanumeric(c));
+        if bare
+            .chars()
+            .any(|c| !is_caseless_letter(c) && c.is_uppercase())
+        {
+            scratch.clear();
+            scratch.extend(bare.chars().flat_map(char::to_lowercase));
+            self.is_stop_word(scratch)
+        } else {
+            self.is_stop_word(bare)
+        }
     }
 }
 
@@ -162,7 +191,16 @@ impl Thresholds {
                     .iter()
                     .map(|w| w.to_lowercase())
                     .collect();
-                Ok(Arc::new(Profile { settings, stop_set }))
+                let ascii_ends = settings
+                    .sentence_ends
+                    .iter()
+                    .filter(|c| c.is_ascii())
+                    .fold(0u128, |bits, &c| bits | 1 << c as u32);
+                Ok(Arc::new(Profile {
+                    settings,
+                    stop_set,
+                    ascii_ends,
+                }))
             };
         let default = resolve("default", None)?;
         let mut languages = BTreeMap::new();

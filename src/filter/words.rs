@@ -23,30 +23,58 @@ pub fn word_count(text: &str) -> usize {
     n
 }
 
-/// Calls `f` on each word, in order.
+/// The number of words that are not punctuation or symbols only (`--`, `|`), as Gopher's
+/// word count has them.
+pub fn content_word_count(text: &str) -> usize {
+    let mut n = 0;
+    for_each_word(text, |w| n += usize::from(!is_symbol_only(w)));
+    n
+}
+
+/// Calls `f` on each word, in order. One pass: bytes below U+0080 are tested as bytes, other
+/// characters decoded once.
 pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
-    for chunk in text.split_whitespace() {
-        if chunk.is_ascii() {
-            f(chunk);
-            continue;
-        }
-        let mut start = None;
-        for (i, c) in chunk.char_indices() {
-            // Every unspaced script starts at Thai (U+0E00): cheaper than a full lookup.
-            let unspaced = c >= '\u{0E00}' && script_of(c).is_some_and(Script::is_unspaced);
-            if unspaced {
+    let bytes = text.as_bytes();
+    // Start of the spaced word being read, if any.
+    let mut start = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if is_ascii_space(b) {
                 if let Some(s) = start.take() {
-                    f(&chunk[s..i]);
+                    f(&text[s..i]);
                 }
-                f(&chunk[i..i + c.len_utf8()]);
             } else if start.is_none() {
                 start = Some(i);
             }
+            i += 1;
+            continue;
         }
-        if let Some(s) = start {
-            f(&chunk[s..]);
+        let c = text[i..].chars().next().expect("a character starts here");
+        let len = c.len_utf8();
+        // Every unspaced script starts at Thai (U+0E00): cheaper than a full lookup.
+        let unspaced = c >= '\u{0E00}' && script_of(c).is_some_and(Script::is_unspaced);
+        if unspaced || c.is_whitespace() {
+            if let Some(s) = start.take() {
+                f(&text[s..i]);
+            }
+            if unspaced {
+                f(&text[i..i + len]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
         }
+        i += len;
     }
+    if let Some(s) = start {
+        f(&text[s..]);
+    }
+}
+
+/// The white space of `char::is_whitespace` below U+0080.
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
 }
 
 /// Non-empty lines, without their line ending.
@@ -83,12 +111,42 @@ pub fn paragraphs(text: &str) -> Vec<&str> {
 
 /// True when a word has at least one letter (any script).
 pub fn has_letter(word: &str) -> bool {
-    word.chars().any(char::is_alphabetic)
+    word.chars().any(is_alphabetic)
 }
 
 /// True when a word is punctuation or symbols only (`-`, `|`, `...`).
 pub fn is_symbol_only(word: &str) -> bool {
-    !word.chars().any(char::is_alphanumeric)
+    !word.chars().any(is_alphanumeric)
+}
+
+/// Letters of the largest blocks that hold letters only (Cyrillic, Hiragana, Katakana, CJK
+/// ideographs, Hangul syllables): answered without the Unicode tables, which the per-word
+/// tests of the rules would otherwise consult for every character of such text.
+fn in_letter_block(c: char) -> bool {
+    matches!(c as u32, 0x0410..=0x044F | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+}
+
+/// Letters of scripts without case (kana, CJK ideographs, Hangul syllables), by block.
+pub(crate) fn is_caseless_letter(c: char) -> bool {
+    matches!(c as u32, 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+}
+
+/// `char::is_alphabetic`, quicker on ASCII and the blocks of [`in_letter_block`].
+pub fn is_alphabetic(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else {
+        in_letter_block(c) || c.is_alphabetic()
+    }
+}
+
+/// `char::is_alphanumeric`, quicker on ASCII and the blocks of [`in_letter_block`].
+pub fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else {
+        in_letter_block(c) || c.is_alphanumeric()
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +162,14 @@ mod tests {
     }
 
     #[test]
+    fn splits_on_white_space_as_the_standard_library_does() {
+        let text =
+            "a\u{3000}b\u{a0}c\td\u{2028}e  \u{85}f\u{1f600}g\u{200b}h\x0bi\x0c\rj é\u{2003}ü";
+        let expected: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(words(text), expected);
+    }
+
+    #[test]
     fn cjk_characters_are_words() {
         assert_eq!(words("使用ls命令。"), ["使", "用", "ls", "命", "令", "。"]);
         assert_eq!(
@@ -116,6 +182,17 @@ mod tests {
     fn finds_paragraphs() {
         assert_eq!(paragraphs("a b\nc\n\n\n  \nd\n"), ["a b\nc", "d"]);
         assert_eq!(paragraphs(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn quick_letter_tests_agree_with_the_unicode_tables() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(is_alphabetic(c), c.is_alphabetic(), "{c:?}");
+            assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "{c:?}");
+            if is_caseless_letter(c) {
+                assert!(c.is_alphabetic() && !c.is_uppercase(), "{c:?}");
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! filter step decides, it does not edit.
 
 use super::{Failure, QualityRule};
+use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
 use crate::filter::words::{self, for_each_word};
 use serde::Deserialize;
@@ -47,9 +48,10 @@ impl QualityRule for C4 {
         "c4"
     }
 
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+    fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.c4;
-        let mut sentences = sentences_on_passing_lines(text.lines(), profile)?;
+        let text = analysis.text();
+        let mut sentences = sentences_on_passing_lines(analysis.lines(), profile)?;
         if cfg.join_wrapped_lines && sentences < cfg.min_num_sentences {
             let paragraphs: Vec<String> = words::paragraphs(text)
                 .into_iter()
@@ -84,7 +86,7 @@ fn sentences_on_passing_lines<'a>(
     profile: &Profile,
 ) -> Result<usize, Failure> {
     let cfg = &profile.c4;
-    let ends = &profile.sentence_ends;
+    let is_end = |c: char| profile.is_sentence_end(c);
     let mut sentences = 0;
     for line in lines {
         let line = line.trim();
@@ -93,10 +95,7 @@ fn sentences_on_passing_lines<'a>(
         }
         if cfg.filter_no_terminal_punct {
             let last = line.chars().next_back();
-            if !last.is_some_and(|c| ends.contains(&c))
-                || line.ends_with("...")
-                || line.ends_with('…')
-            {
+            if !last.is_some_and(is_end) || line.ends_with("...") || line.ends_with('…') {
                 continue;
             }
         }
@@ -137,20 +136,20 @@ fn sentences_on_passing_lines<'a>(
         {
             continue;
         }
-        sentences += count_sentences(line, ends);
+        sentences += count_sentences(line, is_end);
     }
     Ok(sentences)
 }
 
 /// Sentence ends in a line: an end character followed by a space or the end of the line (CJK
 /// ends need no space), at least one per line with text.
-fn count_sentences(line: &str, ends: &[char]) -> usize {
+fn count_sentences(line: &str, is_end: impl Fn(char) -> bool) -> usize {
     let mut count = 0;
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
-        if ends.contains(&c) {
+        if is_end(c) {
             // A run like `?!` or `。」` ends one sentence.
-            while chars.peek().is_some_and(|n| ends.contains(n)) {
+            while chars.peek().is_some_and(|&n| is_end(n)) {
                 chars.next();
             }
             let wide = (c as u32) >= 0x3000;
@@ -169,8 +168,9 @@ mod tests {
     #[test]
     fn counts_sentences() {
         let ends = ['.', '!', '?', '。', '！', '？'];
-        assert_eq!(count_sentences("One. Two? Three!", &ends), 3);
-        assert_eq!(count_sentences("v1.2 is out.", &ends), 1);
-        assert_eq!(count_sentences("你好。我很好！", &ends), 2);
+        let is_end = |c: char| ends.contains(&c);
+        assert_eq!(count_sentences("One. Two? Three!", is_end), 3);
+        assert_eq!(count_sentences("v1.2 is out.", is_end), 1);
+        assert_eq!(count_sentences("你好。我很好！", is_end), 2);
     }
 }

@@ -16,6 +16,7 @@
 //!   Chinese read as GBK gives rare characters only): see `data/filter/common_han.txt`.
 
 use super::{ratio, Failure, QualityRule};
+use crate::filter::analysis::TextAnalysis;
 use crate::filter::script::{script_of, Script};
 use crate::filter::thresholds::Profile;
 use serde::Deserialize;
@@ -163,9 +164,9 @@ impl QualityRule for Encoding {
         "encoding"
     }
 
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+    fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.encoding;
-        let signs = encoding_signs(text);
+        let signs = encoding_signs(analysis.text());
         let value = ratio(signs.suspicious, signs.non_space);
         if value > cfg.max_suspicious_ratio {
             return Err(Failure::new(

@@ -3,8 +3,9 @@
 //! word, bullet and ellipsis lines, words with a letter, stop words.
 
 use super::{ratio, Failure, QualityRule};
+use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{for_each_word, is_symbol_only};
+use crate::filter::words::{is_alphabetic, is_symbol_only};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,9 +36,10 @@ impl QualityRule for GopherQuality {
         "gopher_quality"
     }
 
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+    fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.gopher_quality;
-        let w = WordStats::of(text, profile, cfg.min_stop_words);
+        let text = analysis.text();
+        let w = WordStats::of(analysis.words(), profile, cfg.min_stop_words);
         if w.content < cfg.min_doc_words {
             return Err(Failure::new(
                 "short_doc",
@@ -87,7 +89,7 @@ impl QualityRule for GopherQuality {
             ));
         }
         let (mut lines, mut bullets, mut ellipsis_lines) = (0, 0, 0);
-        for line in text.lines() {
+        for line in analysis.lines() {
             lines += 1;
             let start = line.trim_start();
             bullets += usize::from(start.starts_with('•') || start.starts_with('-'));
@@ -142,7 +144,7 @@ struct WordStats {
 }
 
 impl WordStats {
-    fn of(text: &str, profile: &Profile, stop_words_needed: usize) -> Self {
+    fn of(words: &[&str], profile: &Profile, stop_words_needed: usize) -> Self {
         let mut s = WordStats {
             words: 0,
             content: 0,
@@ -151,7 +153,7 @@ impl WordStats {
             stop_words: 0,
         };
         let mut lower = String::new();
-        for_each_word(text, |w| {
+        for &w in words {
             s.words += 1;
             let (content, alpha, chars) = if w.is_ascii() {
                 (
@@ -162,7 +164,7 @@ impl WordStats {
             } else {
                 (
                     !is_symbol_only(w),
-                    w.chars().any(char::is_alphabetic),
+                    w.chars().any(is_alphabetic),
                     w.chars().count(),
                 )
             };
@@ -171,22 +173,15 @@ impl WordStats {
                 s.content_chars += chars;
             }
             if !alpha {
-                return;
+                continue;
             }
             s.alpha += 1;
             if s.stop_words >= stop_words_needed {
-                return;
+                continue;
             }
-            let bare = w.trim_matches(|c: char| !c.is_alphanumeric());
-            let hit = if bare.chars().any(char::is_uppercase) {
-                lower.clear();
-                lower.extend(bare.chars().flat_map(char::to_lowercase));
-                profile.is_stop_word(&lower)
-            } else {
-                profile.is_stop_word(bare)
-            };
+            let hit = profile.is_stop_token(w, &mut lower);
             s.stop_words += usize::from(hit);
-        });
+        }
         s
     }
 }

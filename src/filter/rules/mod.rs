@@ -15,6 +15,7 @@ pub use fineweb::{FineWeb, FineWebConfig};
 pub use gopher_quality::{GopherQuality, GopherQualityConfig};
 pub use gopher_repetition::{GopherRepetition, GopherRepetitionConfig};
 
+use super::analysis::TextAnalysis;
 use super::thresholds::{Profile, Thresholds};
 use crate::corpus::Document;
 use crate::pipeline::{Rejection, Step, Verdict};
@@ -42,7 +43,29 @@ impl Failure {
 pub trait QualityRule: Send + Sync {
     /// Step name, e.g. `gopher_quality`.
     fn name(&self) -> &'static str;
-    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure>;
+
+    /// Checks a text, reading what it shares with other rules (its words, ...) from `text`.
+    fn check_analyzed(&self, text: &TextAnalysis, profile: &Profile) -> Result<(), Failure>;
+
+    /// Checks a text on its own.
+    fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
+        self.check_analyzed(&TextAnalysis::new(text), profile)
+    }
+}
+
+/// The first of `rules` that a text fails, in order, and why; the rules share one analysis of
+/// the text (one word split, ...).
+pub fn first_failure<'r>(
+    rules: &'r [Box<dyn QualityRule>],
+    text: &str,
+    profile: &Profile,
+) -> Option<(&'r dyn QualityRule, Failure)> {
+    let analysis = TextAnalysis::new(text);
+    rules.iter().find_map(|rule| {
+        rule.check_analyzed(&analysis, profile)
+            .err()
+            .map(|failure| (rule.as_ref(), failure))
+    })
 }
 
 /// The rules by name, as `--rules` and pipeline files name them.
@@ -85,21 +108,58 @@ impl Step for RuleStep {
     }
 
     fn apply(&self, doc: &mut Document) -> Verdict {
-        let lang = doc
-            .annotation("lang")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
+        let lang = document_lang(doc);
         let profile = self.thresholds.for_lang(lang.as_deref());
         match self.rule.check(&doc.text, profile) {
             Ok(()) => Verdict::Keep,
-            Err(failure) => Verdict::Reject(
-                Rejection::new(self.rule.name(), failure.reason)
-                    .with("value", round(failure.value))
-                    .with("threshold", failure.threshold)
-                    .with("lang", lang.unwrap_or_default()),
-            ),
+            Err(failure) => Verdict::Reject(rejection(self.rule.as_ref(), failure, lang)),
         }
     }
+}
+
+/// Several quality rules as one pipeline step (kind `quality`): the rules run in order on one
+/// shared analysis of each document (one word split, ...) and the first that fails removes it,
+/// recorded as [`RuleStep`] records it (the rule as the step). The run's counts name this step
+/// `quality`, not each rule.
+pub struct RuleSetStep {
+    rules: Vec<Box<dyn QualityRule>>,
+    thresholds: Arc<Thresholds>,
+}
+
+impl RuleSetStep {
+    pub fn new(rules: Vec<Box<dyn QualityRule>>, thresholds: Arc<Thresholds>) -> Self {
+        RuleSetStep { rules, thresholds }
+    }
+}
+
+impl Step for RuleSetStep {
+    fn name(&self) -> &str {
+        "quality"
+    }
+
+    fn apply(&self, doc: &mut Document) -> Verdict {
+        let lang = document_lang(doc);
+        let profile = self.thresholds.for_lang(lang.as_deref());
+        match first_failure(&self.rules, &doc.text, profile) {
+            None => Verdict::Keep,
+            Some((rule, failure)) => Verdict::Reject(rejection(rule, failure, lang)),
+        }
+    }
+}
+
+/// The language the langid step found (`glmkit.lang`).
+fn document_lang(doc: &Document) -> Option<String> {
+    doc.annotation("lang")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// The record of a removal: the rule, the measure, its value and threshold, the language.
+fn rejection(rule: &dyn QualityRule, failure: Failure, lang: Option<String>) -> Rejection {
+    Rejection::new(rule.name(), failure.reason)
+        .with("value", round(failure.value))
+        .with("threshold", failure.threshold)
+        .with("lang", lang.unwrap_or_default())
 }
 
 /// Four decimals are enough to explain a decision and keep records short.
@@ -143,6 +203,51 @@ mod tests {
         assert!(failures(&punctuation, Some("zh")).contains(&("gopher_quality", "short_doc")));
         assert!(failures("\u{FFFD}".repeat(100).as_str(), None)
             .contains(&("encoding", "mojibake_chars")));
+    }
+
+    #[test]
+    fn a_rule_set_step_decides_and_records_as_its_rules_one_by_one() {
+        use crate::corpus::Source;
+        let thresholds = Arc::new(Thresholds::built_in());
+        let set = RuleSetStep::new(
+            RULE_NAMES
+                .iter()
+                .map(|n| rule_by_name(n).unwrap())
+                .collect(),
+            thresholds.clone(),
+        );
+        let singles: Vec<RuleStep> = RULE_NAMES
+            .iter()
+            .map(|n| RuleStep::new(rule_by_name(n).unwrap(), thresholds.clone()))
+            .collect();
+        let texts = [
+            "",
+            "The committee met on Tuesday. It agreed. It left.",
+            "lorem ipsum dolor sit amet, consectetur adipiscing elit. "
+                .repeat(20)
+                .as_str(),
+            "委员会星期二开会讨论了明年的预算。".repeat(3).as_str(),
+            "\u{FFFD}".repeat(100).as_str(),
+        ]
+        .map(str::to_owned);
+        for (i, text) in texts.iter().enumerate() {
+            for lang in [None, Some("en"), Some("zh")] {
+                let source = Source {
+                    file: "f".into(),
+                    line: 1,
+                };
+                let mut doc = Document::new(i.to_string(), text.clone(), source);
+                if let Some(lang) = lang {
+                    doc.annotate("lang", lang);
+                }
+                let one_by_one = singles
+                    .iter()
+                    .map(|s| s.apply(&mut doc.clone()))
+                    .find(|v| *v != Verdict::Keep)
+                    .unwrap_or(Verdict::Keep);
+                assert_eq!(set.apply(&mut doc), one_by_one, "{text:?} {lang:?}");
+            }
+        }
     }
 
     #[test]
