@@ -9,13 +9,12 @@ use super::super::error::Result;
 use super::super::input::DocKey;
 use super::super::partition::owns_partition;
 use super::super::stagefile::{u64_at, FileEntry, Manifest, StageFile, StageWriter};
-use super::super::unionfind::UnionFind;
+use super::super::unionfind::{KeyMap, UnionFind};
 use super::buckets::{parse_edge, EDGE_KIND, EDGE_RECORD};
 use super::store::SignatureStore;
 use super::{FuzzyOptions, Keep, BUCKETS, CLUSTERS};
 use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::Path;
 
 const PAIR_KIND: &[u8; 8] = b"FZROOT01";
@@ -74,7 +73,7 @@ pub(super) fn run(
 /// The global clusters: for every document in a cluster of two or more, its cluster (the
 /// smallest key in it) and the key of the document kept.
 pub(crate) struct Clusters {
-    pub member: HashMap<DocKey, (DocKey, DocKey)>,
+    pub member: KeyMap<(DocKey, DocKey)>,
 }
 
 impl Clusters {
@@ -93,7 +92,7 @@ impl Clusters {
             }
         }
         let roots = uf.roots();
-        let mut kept: HashMap<DocKey, (u64, DocKey)> = HashMap::new(); // root -> (length, key)
+        let mut kept: KeyMap<(u64, DocKey)> = KeyMap::default(); // root -> (length, key)
         if keep == Keep::Longest {
             for &(node, root) in &roots {
                 let len = store.get(node)?.map(|e| e.text_len).unwrap_or(0);
