@@ -6,7 +6,6 @@ use super::super::minhash::MinHasher;
 use super::super::partition::shard_tag;
 use super::super::partition::{partition_of, PartitionedWriter};
 use super::super::stagefile::{Manifest, StageWriter};
-use super::super::tokens::shingle_set;
 use super::{FuzzyOptions, Verify, SIGNATURES};
 use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
@@ -70,8 +69,15 @@ pub(super) fn run(
                             .collect();
                         (signature, buckets)
                     });
+                    // The shingle set, as `tokens::shingle_set` computes it, from the
+                    // shingles just hashed.
                     let shingles = match opts.verify {
-                        Verify::Exact => shingle_set(&fields.text, opts.minhash.shingle as usize),
+                        Verify::Exact => {
+                            let mut set = shingles.clone();
+                            set.sort_unstable();
+                            set.dedup();
+                            set
+                        }
                         _ => Vec::new(),
                     };
                     Some(Computed {
