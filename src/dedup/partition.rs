@@ -35,10 +35,35 @@ impl PartitionedWriter {
         self.writers[partition as usize].record(bytes)
     }
 
+    /// Finishes every partition's file. Each one waits for its data to reach the disk, so up
+    /// to [`FINISH_AT_ONCE`] are finished at the same time, each on a thread of its own (the
+    /// wait is the disk's, not the CPU's).
     pub fn finish(self) -> Result<Vec<FileEntry>> {
-        self.writers.into_iter().map(StageWriter::finish).collect()
+        let mut writers = self.writers;
+        let mut entries = Vec::with_capacity(writers.len());
+        while !writers.is_empty() {
+            let rest = writers.split_off(writers.len().min(FINISH_AT_ONCE));
+            std::thread::scope(|scope| {
+                let finishing: Vec<_> = writers
+                    .drain(..)
+                    .map(|writer| scope.spawn(move || writer.finish()))
+                    .collect();
+                for f in finishing {
+                    let entry = f
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+                    entries.push(entry);
+                }
+                Ok::<_, super::error::DedupError>(())
+            })?;
+            writers = rest;
+        }
+        Ok(entries)
     }
 }
+
+/// Partition files finished (and synced to disk) at the same time.
+const FINISH_AT_ONCE: usize = 32;
 
 pub fn partition_file(stage: &str, partition: u32, tag: &str) -> String {
     format!("{stage}/p{partition:05}-{tag}.bin")

@@ -126,8 +126,19 @@ pub(super) fn run(
         }
         Ok(())
     })?;
-    let mut files = vec![sigs.finish()?, ids.finish()?];
-    files.extend(buckets.finish()?);
+    // Every file waits for the disk as it finishes: all at the same time.
+    let (sig_file, ids_file, bucket_files) = std::thread::scope(|scope| {
+        let sig_file = scope.spawn(|| sigs.finish());
+        let ids_file = scope.spawn(|| ids.finish());
+        let bucket_files = buckets.finish();
+        let join = |file: std::thread::ScopedJoinHandle<'_, _>| {
+            file.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (join(sig_file), join(ids_file), bucket_files)
+    });
+    let mut files = vec![sig_file?, ids_file?];
+    files.extend(bucket_files?);
     let mut counts = serde_json::Map::new();
     counts.insert("documents".into(), documents.into());
     counts.insert("without_tokens".into(), without_tokens.into());
