@@ -218,8 +218,27 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
                     flush(&mut run, &mut needs_nfkc, &mut emit);
                 }
             }
-            if !continues && i < bytes.len() {
-                i += 1; // the ASCII separator
+            if !continues {
+                // The ASCII separators up to the next letter, digit or non-ASCII character
+                // (the run is flushed: they change nothing).
+                while let Some(chunk) = bytes.get(i..i + 8) {
+                    let chunk = u64::from_le_bytes(chunk.try_into().unwrap());
+                    let (alnum, _) = ascii_alnum_mask(chunk);
+                    let next = alnum | (chunk & HIGH_BITS);
+                    if next != 0 {
+                        i += next.trailing_zeros() as usize / 8;
+                        break;
+                    }
+                    i += 8;
+                }
+                if bytes.len() - i < 8 {
+                    while i < bytes.len()
+                        && bytes[i] < 0x80
+                        && ASCII_CLASSES[bytes[i] as usize] == 0
+                    {
+                        i += 1;
+                    }
+                }
             }
             continue;
         }
