@@ -246,8 +246,10 @@ pub fn token_hashes(text: &str, scratch: &mut String, mut emit: impl FnMut(u64))
         let class = class_of(cp);
         match class & CLASS {
             LETTER => {
-                let n = ((class >> 24) & 3) as usize;
-                run.extend_from_slice(&class.to_le_bytes()[..n]);
+                // Four bytes copied and the extra cut off: cheaper than a copy of 1-3 bytes.
+                let end = run.len() + ((class >> 24) & 3) as usize;
+                run.extend_from_slice(&class.to_le_bytes());
+                run.truncate(end);
             }
             CHAR_TOKEN => {
                 flush(&mut run, &mut needs_nfkc, &mut emit);
