@@ -54,8 +54,13 @@ pub(super) fn run(
     let batch_bytes = (opts.batch_bytes / 2).max(1);
     read_ahead(inputs, shard, batch_bytes, |batch| {
         // None for records the readers would quarantine.
+        // One document per task: a worker stuck on a giant document leaves every other
+        // document to be taken by the others (without this, rayon hands each worker long
+        // runs of documents, and a run that holds a few multi-megabyte texts keeps one
+        // worker busy while the other waits).
         let computed: Vec<Option<Computed>> = batch
             .par_iter()
+            .with_max_len(1)
             .map_init(
                 || (String::new(), Vec::new()),
                 |(scratch, shingles), raw| {
