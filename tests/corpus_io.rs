@@ -455,3 +455,33 @@ fn stats_reports_sizes_percentiles_and_field_counts() {
     assert_eq!(report["by"]["lang"]["zh"], 4);
     assert_eq!(report["by"]["lang"].as_object().unwrap().len(), 23);
 }
+
+/// A rerun with another output format replaces the earlier parts instead of leaving them
+/// beside the new ones (a reader of `kept/` would see every document twice).
+#[test]
+fn rerun_with_another_format_leaves_no_stale_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    assert_ok(&convert(
+        &[&sample_corpus()],
+        &out,
+        &["--format", "jsonl.zst"],
+    ));
+    assert_ok(&convert(
+        &[&sample_corpus()],
+        &out,
+        &["--format", "jsonl", "--force"],
+    ));
+    let names: Vec<String> = std::fs::read_dir(out.join("kept"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.ends_with(".jsonl")),
+        "{names:?}"
+    );
+    assert_eq!(
+        read_records(&out.join("kept")).len(),
+        sample_records().len()
+    );
+}

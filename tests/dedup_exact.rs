@@ -167,3 +167,52 @@ fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> 
     run.threads = threads;
     run
 }
+
+/// Exact dedup only decides, so the executor writes kept records as they were read (spacing,
+/// key order and escapes included), decodes in full only what it must rewrite (rejected
+/// records, records without an id), and quarantines bad lines as every command does.
+#[test]
+fn kept_records_are_written_byte_for_byte_as_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{ "n" : 1,"id":"a",  "text": "caf\u00e9 au lait\nsecond line" }"#,
+        r#"{"text":"other text","id":2,"meta":{"deep":[1,2.50,null]}}"#,
+        r#"{"id":"c","text":"café  au lait second line","extra":"kept in the rejected record"}"#,
+        r#"{"text":"no id here"}"#,
+        r#"{"id":"e","text":"x","big":1e999}"#,
+        r#"{"id":"f","text":"other  text"}"#,
+    ];
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let inputs = InputSet::expand(&[input.display().to_string()], "text", "id").unwrap();
+    let out = dir.path().join("out");
+    let mut run = run_opts(&out, ShardSpec::default(), Some(2));
+    run.format = glmkit::corpus::Format::Jsonl;
+    let stats = exact::run(
+        &inputs,
+        &ExactOptions::default(),
+        &dir.path().join("work"),
+        &run,
+        Stage::All,
+    )
+    .unwrap()
+    .unwrap()
+    .total;
+    assert_eq!(
+        (stats.read, stats.kept, stats.rejected, stats.quarantined),
+        (6, 3, 2, 1)
+    );
+    let kept = std::fs::read_to_string(out.join("kept/in-00000.jsonl")).unwrap();
+    let kept: Vec<&str> = kept.lines().collect();
+    assert_eq!(kept[..2], [lines[0], lines[1]], "written as read");
+    // Without an id, the record is decoded and gets its generated id written into it.
+    let generated: serde_json::Value = serde_json::from_str(kept[2]).unwrap();
+    assert_eq!(generated["id"], "in.jsonl:4");
+    let rejected = read_records(&out, "rejected").unwrap();
+    assert_eq!(rejected[0]["id"], "c");
+    assert_eq!(rejected[0]["extra"], "kept in the rejected record");
+    assert_eq!(rejected[0]["glmkit"]["details"]["kept_id"], "a");
+    assert_eq!(rejected[1]["glmkit"]["details"]["kept_id"], "2");
+    let quarantined = std::fs::read_to_string(out.join("quarantine/in-00000.jsonl")).unwrap();
+    assert!(quarantined.contains("malformed_json"), "{quarantined}");
+}

@@ -9,9 +9,10 @@ about 1.5 % of its words replaced by `w<random>` (a near duplicate, Jaccard abou
 OUT_DIR/part-NN.jsonl.zst (zstd -3) of about TARGET_MB MB of JSON lines in all. Seeded, so the
 same arguments give the same files. Needs the zstd tool.
 """
-import json, random, re, subprocess, sys
+import json, os, random, re, subprocess, sys
 
 corpus, out_dir, target_mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.makedirs(out_dir, exist_ok=True)
 files = int(sys.argv[4]) if len(sys.argv) > 4 else 8
 records = []
 for name in ["clean", "neardup", "noisy"]:

@@ -7,6 +7,7 @@
 
 mod document;
 mod error;
+mod fields;
 mod format;
 mod input;
 mod parquet;
@@ -17,6 +18,7 @@ mod write;
 
 pub use document::{Document, Source, ANNOTATION_KEY};
 pub use error::CorpusError;
+pub use fields::{read_id_text, IdText};
 pub use format::Format;
 pub use input::{expand_inputs, InputFile};
 pub use parquet::{parquet_column_types, ColumnTypes};

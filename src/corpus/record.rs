@@ -102,9 +102,13 @@ pub fn generated_id(source: &Source) -> String {
 pub fn decode_json_line(bytes: &[u8], source: Source, options: &ReadOptions) -> Record {
     let quarantine =
         |reason, error: String| Record::Quarantined(Quarantine::new(&source, reason, error, bytes));
-    let text = match std::str::from_utf8(bytes) {
+    let text = match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => text,
-        Err(e) => return quarantine("invalid_utf8", e.to_string()),
+        // The std check again, for its message, which says where the bad byte is.
+        Err(_) => match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => return quarantine("invalid_utf8", e.to_string()),
+        },
     };
     if text.trim().is_empty() {
         return quarantine("blank_line", String::new());

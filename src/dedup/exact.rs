@@ -1,6 +1,7 @@
 //! Exact dedup: xxh3-128 of the normalized text; the first document in input order is kept.
 //!
-//! Stages (each runs as task i of n):
+//! One task (`--stage all`) runs it in one pass, as the `dedup_exact` pipeline step does
+//! ([`StreamingExact`]). Over many tasks, it runs as stages (each as task i of n):
 //! 1. `hashes`: hash every document, files partitioned by hash;
 //! 2. `groups`: per partition, sort by (hash, key) and list every document that has an earlier
 //!    copy, with the id of the first one;
@@ -13,6 +14,7 @@ use super::normalize::Normalization;
 use super::partition::owns_partition;
 use super::partition::{files_of_partition, partition_of, PartitionedWriter};
 use super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
+use super::streaming::StreamingExact;
 use super::Stage;
 use super::{check_stage, filter_with, pool};
 use crate::corpus::Document;
@@ -75,17 +77,23 @@ pub fn run(
     }
     let shard = run.shard;
     check_stage(stage, shard)?;
+    if stage == Stage::All {
+        // One task sees every document in input order, so the stages collapse into one pass:
+        // hash, check against the copies seen so far, write. Same decisions, half the reading.
+        let step = StreamingExact::new(opts.normalize);
+        return filter_with(inputs, Box::new(step), run, stage).map(Some);
+    }
     let config = config(opts, inputs);
     pool(run)?.install(|| -> Result<()> {
-        if matches!(stage, Stage::All | Stage::Signatures) {
+        if stage == Stage::Signatures {
             hashes(inputs, opts, work_dir, shard, &config)?;
         }
-        if matches!(stage, Stage::All | Stage::Buckets) {
+        if stage == Stage::Buckets {
             groups(work_dir, shard, &config)?;
         }
         Ok(())
     })?;
-    if matches!(stage, Stage::All | Stage::Filter) {
+    if stage == Stage::Filter {
         let step = ExactFilter::load(inputs, opts, work_dir)?;
         return filter_with(inputs, Box::new(step), run, stage).map(Some);
     }
@@ -295,5 +303,10 @@ impl Step for ExactFilter {
             ),
             None => Verdict::Keep,
         }
+    }
+
+    /// Decides from the document's position alone.
+    fn only_decides(&self) -> bool {
+        true
     }
 }

@@ -5,19 +5,17 @@
 //!
 //! Reading goes through the corpus readers (every format; bad records are quarantined by them
 //! and skipped here, as the filter stage's executor quarantines them again in the output).
-//! JSON lines are parsed here for their id and text only, borrowing the text, which is all the
-//! hashing stages need.
+//! JSON lines are parsed for their id and text only ([`read_id_text`]), borrowing the text,
+//! which is all the hashing stages need.
 
 use super::error::{DedupError, Result};
 use crate::corpus::{
-    expand_inputs, generated_id, CorpusReader, Document, InputFile, Raw, ReadOptions, Record,
-    Source,
+    expand_inputs, generated_id, read_id_text, CorpusReader, Document, IdText, InputFile, Raw,
+    ReadOptions, Record, Source,
 };
 use crate::pipeline::ShardSpec;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 /// Lines per block when fewer files than tasks force a stage to share files out by blocks.
@@ -173,24 +171,14 @@ impl InputSet {
             }
             Body::Line(bytes) => bytes,
         };
-        let seed = FieldSeed {
-            text_field: &self.read.text_field,
-            id_field: &self.read.id_field,
-        };
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let (id, text) = seed.deserialize(&mut de).ok()?;
-        de.end().ok()?;
-        let text = text.filter(|t| !t.is_empty())?;
-        let id = match id {
-            Some(id) => id?,
-            None => {
-                let source = Source {
-                    file: Arc::from(self.files[record.file].path.to_string_lossy().as_ref()),
-                    line: record.line,
-                };
-                Cow::Owned(generated_id(&source))
-            }
-        };
+        let IdText { id, text } = read_id_text(bytes, &self.read)?;
+        let id = id.unwrap_or_else(|| {
+            let source = Source {
+                file: Arc::from(self.files[record.file].path.to_string_lossy().as_ref()),
+                line: record.line,
+            };
+            Cow::Owned(generated_id(&source))
+        });
         Some(Fields { id, text })
     }
 }
@@ -198,81 +186,6 @@ impl InputSet {
 impl From<crate::corpus::CorpusError> for DedupError {
     fn from(e: crate::corpus::CorpusError) -> Self {
         DedupError::Corpus(e)
-    }
-}
-
-/// Reads only the id and text fields of a JSON object, borrowing when there are no escapes.
-struct FieldSeed<'f> {
-    text_field: &'f str,
-    id_field: &'f str,
-}
-
-/// (id: None = absent or null, Some(None) = not a string or number; text).
-type IdText<'a> = (Option<Option<Cow<'a, str>>>, Option<Cow<'a, str>>);
-
-impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
-    type Value = IdText<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldSeed<'_> {
-    type Value = IdText<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut id, mut text) = (None, None);
-        while let Some(key) = map.next_key::<CowStr>()? {
-            if key.0 == self.text_field {
-                text = Some(map.next_value::<CowStr>()?.0);
-            } else if key.0 == self.id_field {
-                id = map.next_value::<IdValue>()?.0;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok((id, text))
-    }
-}
-
-struct CowStr<'de>(Cow<'de, str>);
-
-impl<'de> serde::Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// An id as the corpus readers take it: a string or a number; null counts as absent.
-struct IdValue<'de>(Option<Option<Cow<'de, str>>>);
-
-impl<'de> serde::Deserialize<'de> for IdValue<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(d)?;
-        Ok(IdValue(match value {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(s) => Some(Some(Cow::Owned(s))),
-            serde_json::Value::Number(n) => Some(Some(Cow::Owned(n.to_string()))),
-            _ => Some(None),
-        }))
     }
 }
 

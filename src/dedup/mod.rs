@@ -8,6 +8,7 @@
 //! ([`input::DocKey`]) and every tie is broken by it, so the first document in input order is
 //! the one kept.
 
+pub mod corpus_steps;
 mod error;
 pub mod exact;
 pub mod fuzzy;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
+use unicode_normalization::char::canonical_combining_class;
 use unicode_normalization::{is_nfc_quick, is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// How much of a text's surface is ignored when comparing it.
@@ -93,44 +95,142 @@ pub(crate) fn basic_reference(text: &str, out: &mut String) {
     }
 }
 
-/// `basic` in one pass over the bytes, copying runs of non-whitespace whole. Returns false
-/// (leaving `out` partial) when a character may change under NFC, for the caller to redo the
-/// text with [`basic_reference`].
+/// `basic` in one pass over the bytes. Returns false (leaving `out` partial) when a character
+/// may change under NFC, for the caller to redo the text with [`basic_reference`].
+///
+/// Written as a byte scan rather than with `char` iterators because this is the hot loop of
+/// exact dedup: the text is cut into runs that normalization leaves as they are (non-space
+/// characters and single ASCII spaces between them), each copied whole, and only the
+/// whitespace between runs is rewritten.
 fn collapse_whitespace_nfc_stable(text: &str, out: &mut String) -> bool {
     let bytes = text.as_bytes();
-    let mut run_start: Option<usize> = None;
-    let flush = |out: &mut String, run: &str| {
-        // Runs are maximal, so any run after the first had whitespace before it.
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(run);
-    };
+    // SAFETY: only whole runs of complete UTF-8 sequences of `text` (a `&str`) and the byte
+    // b' ' are pushed below, so `out` holds UTF-8 whenever this function returns.
+    let buf = unsafe { out.as_mut_vec() };
+    buf.reserve(bytes.len());
+    let plain = |b: u8| b < 0x80 && !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let mut pending_space = false;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
-        let (is_space, len) = if b < 0x80 {
-            (matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c), 1)
-        } else {
-            let c = text[i..].chars().next().expect("a char starts here");
-            if is_nfc_quick(std::iter::once(c)) != IsNormalized::Yes {
-                return false;
+        let start = i;
+        let mut space_len = 0;
+        while let Some(&b) = bytes.get(i) {
+            if b < 0x80 {
+                if let Some(step) = plain_ascii_word(bytes, i, i > start) {
+                    i += step;
+                } else if plain(b) {
+                    i += 1;
+                } else if b == b' ' && i > start && bytes.get(i + 1).is_some_and(|&c| plain(c)) {
+                    i += 2;
+                } else {
+                    space_len = 1;
+                    break;
+                }
+            } else {
+                let (code, len) = decode_multibyte(bytes, i);
+                match char_kind(code) {
+                    CharKind::Plain => i += len,
+                    CharKind::Space => {
+                        space_len = len;
+                        break;
+                    }
+                    CharKind::MayChange => return false,
+                }
             }
-            (c.is_whitespace(), c.len_utf8())
-        };
-        if is_space {
-            if let Some(start) = run_start.take() {
-                flush(out, &text[start..i]);
-            }
-        } else if run_start.is_none() {
-            run_start = Some(i);
         }
-        i += len;
-    }
-    if let Some(start) = run_start {
-        flush(out, &text[start..]);
+        if i > start {
+            if pending_space && !buf.is_empty() {
+                buf.push(b' ');
+            }
+            buf.extend_from_slice(&bytes[start..i]);
+        }
+        pending_space = space_len > 0;
+        i += space_len;
     }
     true
+}
+
+/// Eight bytes at once: `Some(8)` when `bytes[i..i + 8]` can be copied as it is (ASCII, no
+/// control character, spaces only single and between non-spaces; a leading space only when
+/// the run has begun), so the scan above touches ASCII text a word, not a byte, at a time.
+fn plain_ascii_word(bytes: &[u8], i: usize, in_run: bool) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = u64::from_le_bytes(bytes.get(i..i + 8)?.try_into().ok()?);
+    // Any byte >= 0x80, or < 0x20 (the classic "has less than" test, exact for ASCII).
+    if word & HIGH != 0 || word.wrapping_sub(0x20 * ONES) & !word & HIGH != 0 {
+        return None;
+    }
+    // The high bit of each byte that is a space, exactly.
+    let diff = word ^ (0x20 * ONES);
+    let spaces = !(((diff & !HIGH) + !HIGH) | diff | !HIGH);
+    let first_is_space = spaces & 0x80 != 0;
+    let last_is_space = spaces & (0x80 << 56) != 0;
+    let next_plain = bytes.get(i + 8).is_some_and(|&c| c > b' ' && c < 0x80);
+    let ok = spaces & (spaces >> 8) == 0
+        && (in_run || !first_is_space)
+        && (!last_is_space || next_plain);
+    ok.then_some(8)
+}
+
+/// The code point and length of the multi-byte UTF-8 sequence at `bytes[i]` (a valid str).
+fn decode_multibyte(bytes: &[u8], i: usize) -> (u32, usize) {
+    let b = bytes[i] as u32;
+    let tail = |k: usize| bytes[i + k] as u32 & 0x3f;
+    if b < 0xe0 {
+        (((b & 0x1f) << 6) | tail(1), 2)
+    } else if b < 0xf0 {
+        (((b & 0x0f) << 12) | (tail(1) << 6) | tail(2), 3)
+    } else {
+        (
+            ((b & 0x07) << 18) | (tail(1) << 12) | (tail(2) << 6) | tail(3),
+            4,
+        )
+    }
+}
+
+/// What `basic` does with a character: copies it as it is, reads it as whitespace, or (NFC
+/// may change it) hands the text to the reference path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum CharKind {
+    Plain,
+    Space,
+    MayChange,
+}
+
+/// The kind of the character `code` (a scalar value decoded from a str).
+///
+/// NFC leaves a character alone whatever surrounds it when its NFC quick check is Yes and its
+/// canonical combining class is 0: it neither composes with a neighbour nor takes part in
+/// reordering, and a text made only of such characters is in NFC. (A mark with another class
+/// can need reordering even when its own quick check is Yes, as U+0315 before U+0316.)
+fn char_kind(code: u32) -> CharKind {
+    // The answers for the Basic Multilingual Plane, two bits per character, computed once:
+    // the table lookups behind them cost more than the rest of the normalization.
+    static BMP: OnceLock<Vec<u8>> = OnceLock::new();
+    let classify = |code: u32| {
+        let Some(c) = char::from_u32(code) else {
+            return CharKind::MayChange; // a surrogate: never decoded from a str
+        };
+        if canonical_combining_class(c) != 0
+            || is_nfc_quick(std::iter::once(c)) != IsNormalized::Yes
+        {
+            CharKind::MayChange
+        } else if c.is_whitespace() {
+            CharKind::Space
+        } else {
+            CharKind::Plain
+        }
+    };
+    if code >= 0x10000 {
+        return classify(code);
+    }
+    let kinds = BMP.get_or_init(|| (0..0x10000).map(|code| classify(code) as u8).collect());
+    match kinds[code as usize] {
+        0 => CharKind::Plain,
+        1 => CharKind::Space,
+        _ => CharKind::MayChange,
+    }
 }
 
 fn collapse_whitespace(chars: impl Iterator<Item = char>, out: &mut String) {
@@ -168,10 +268,52 @@ mod tests {
             " \n ",
             "日本語 テキスト",
             "\u{301}leading mark",
+            "a\u{315}\u{316} marks out of canonical order",
+            "한국어 \u{1100}\u{1161} jamo",
+            "emoji 😀 and 𠀀 outside the BMP",
         ] {
             let mut reference = String::new();
             basic_reference(text, &mut reference);
             assert_eq!(norm(Normalization::Basic, text), reference, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn basic_fast_path_equals_reference_on_mixed_pieces() {
+        let pieces = [
+            " ",
+            "  ",
+            "\n",
+            "\t",
+            "\r\n",
+            "a",
+            "bc",
+            "é",
+            "e\u{301}",
+            "\u{3000}",
+            "\u{a0}",
+            "日本",
+            "\u{85}",
+            "x y",
+            "\u{1}",
+            "😀",
+            "\u{315}",
+            "hello world ",
+            "abcdefgh",
+            "a b c d e f",
+        ];
+        let mut state = 12345u64;
+        for _ in 0..5000 {
+            let mut text = String::new();
+            for _ in 0..(state % 40) {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(state >> 33) as usize % pieces.len()]);
+            }
+            let mut reference = String::new();
+            basic_reference(&text, &mut reference);
+            assert_eq!(norm(Normalization::Basic, &text), reference, "{text:?}");
         }
     }
 

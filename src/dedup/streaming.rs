@@ -5,7 +5,8 @@
 //! dedup can run in the same pass as the other steps: hashes are computed in parallel, then
 //! checked in input order against the hashes seen so far. The first occurrence in this run's
 //! input order is kept. With `--shard i/n`, each task dedups only its own files; use the staged
-//! command for corpus-wide dedup across tasks. Memory: one hash and one id per distinct
+//! command for corpus-wide dedup across tasks. A rerun redoes every file (a skipped file's
+//! texts would be missing from the seen set). Memory: one hash and one id per distinct
 //! document.
 
 use super::exact::content_hash;
@@ -70,6 +71,15 @@ impl Step for StreamingExact {
             .zip(hashes)
             .map(|(doc, hash)| Self::verdict(&mut seen, hash, doc))
             .collect()
+    }
+
+    /// Decides from the text alone.
+    fn only_decides(&self) -> bool {
+        true
+    }
+
+    fn remembers_earlier_files(&self) -> bool {
+        true
     }
 }
 

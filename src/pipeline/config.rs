@@ -24,10 +24,12 @@
 //! kind = "c4"
 //! ```
 //!
-//! Each `[[step]]` names its `kind`; the other keys are that step's settings. New kinds (dedup,
-//! scoring) join with [`StepRegistry::register`]. Errors name the file, the line and the key.
+//! Each `[[step]]` names its `kind`; the other keys are that step's settings. New kinds join
+//! with [`StepRegistry::register`] (document-local steps) or
+//! [`StepRegistry::register_corpus_wide`] (steps that see the whole corpus first, such as
+//! `dedup_fuzzy`). Errors name the file, the line and the key.
 
-use super::Step;
+use super::{CorpusStep, PipelineStep, ShardSpec, Step};
 use crate::filter::{self, Thresholds};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -70,9 +72,18 @@ impl BuildContext {
 /// Builds a step from its settings (the step's table without `kind`).
 pub type StepBuilder = fn(toml::Table, &BuildContext) -> Result<Box<dyn Step>, String>;
 
+/// Builds a corpus-wide step from its settings (the step's table without `kind`).
+pub type CorpusStepBuilder = fn(toml::Table, &BuildContext) -> Result<Box<dyn CorpusStep>, String>;
+
+#[derive(Clone, Copy)]
+enum Builder {
+    Document(StepBuilder),
+    Corpus(CorpusStepBuilder),
+}
+
 /// The step kinds a pipeline file can name.
 pub struct StepRegistry {
-    builders: BTreeMap<&'static str, StepBuilder>,
+    builders: BTreeMap<&'static str, Builder>,
 }
 
 impl Default for StepRegistry {
@@ -82,6 +93,7 @@ impl Default for StepRegistry {
         filter::register_steps(&mut registry);
         crate::model::score::register_steps(&mut registry);
         crate::dedup::streaming::register_steps(&mut registry);
+        crate::dedup::corpus_steps::register_steps(&mut registry);
         registry
     }
 }
@@ -93,9 +105,15 @@ impl StepRegistry {
         }
     }
 
-    /// Adds (or replaces) a step kind.
+    /// Adds (or replaces) a document-local step kind.
     pub fn register(&mut self, kind: &'static str, builder: StepBuilder) {
-        self.builders.insert(kind, builder);
+        self.builders.insert(kind, Builder::Document(builder));
+    }
+
+    /// Adds (or replaces) a corpus-wide step kind: one that must see every document reaching it
+    /// before it decides about any (see [`CorpusStep`]).
+    pub fn register_corpus_wide(&mut self, kind: &'static str, builder: CorpusStepBuilder) {
+        self.builders.insert(kind, Builder::Corpus(builder));
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -107,14 +125,17 @@ impl StepRegistry {
         kind: &str,
         settings: toml::Table,
         ctx: &BuildContext,
-    ) -> Result<Box<dyn Step>, String> {
+    ) -> Result<PipelineStep, String> {
         let builder = self.builders.get(kind).ok_or_else(|| {
             format!(
                 "unknown step kind `{kind}` (known: {})",
                 self.kinds().collect::<Vec<_>>().join(", ")
             )
         })?;
-        builder(settings, ctx)
+        Ok(match builder {
+            Builder::Document(build) => PipelineStep::Document(build(settings, ctx)?),
+            Builder::Corpus(build) => PipelineStep::Corpus(build(settings, ctx)?),
+        })
     }
 }
 
@@ -175,9 +196,12 @@ struct RawPipeline {
 pub struct Pipeline {
     pub input: InputSection,
     pub output: OutputSection,
-    /// The steps, in file order, with their kinds.
-    pub steps: Vec<Box<dyn Step>>,
+    /// The steps, in file order, with their kinds and the lines of their `kind` keys.
+    pub steps: Vec<PipelineStep>,
     pub kinds: Vec<String>,
+    pub lines: Vec<usize>,
+    /// The pipeline file, as errors name it.
+    pub path: String,
 }
 
 impl Pipeline {
@@ -238,6 +262,7 @@ impl Pipeline {
         };
         let mut steps = Vec::new();
         let mut kinds = Vec::new();
+        let mut lines = Vec::new();
         for (i, mut table) in raw.step.into_iter().enumerate() {
             let (start, end) = headers.get(i).copied().unwrap_or((0, text.len()));
             let header_line = line_of(text, start);
@@ -265,10 +290,11 @@ impl Pipeline {
             })?;
             steps.push(step);
             kinds.push(kind);
+            lines.push(key_line(text, start, end, "kind").unwrap_or(header_line));
         }
         if steps.is_empty() {
             return Err(ConfigError {
-                path: shown,
+                path: shown.clone(),
                 line: 1,
                 key: None,
                 message: "no [[step]] in the pipeline".into(),
@@ -279,7 +305,34 @@ impl Pipeline {
             output: raw.output,
             steps,
             kinds,
+            lines,
+            path: shown,
         })
+    }
+
+    /// Refuses to run a corpus-wide step as one task of several: its decisions need every
+    /// document of the corpus (the staged `glmkit dedup` commands split that work into tasks).
+    pub fn check_shard(&self, shard: ShardSpec) -> Result<(), ConfigError> {
+        if shard.count <= 1 {
+            return Ok(());
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if let PipelineStep::Corpus(step) = step {
+                return Err(ConfigError {
+                    path: self.path.clone(),
+                    line: self.lines[i],
+                    key: Some("kind".into()),
+                    message: format!(
+                        "step {}: ({}) needs every document of the corpus in one task, so a \
+                         pipeline with it cannot run as shard {shard}; {}",
+                        i + 1,
+                        self.kinds[i],
+                        step.when_sharded(),
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +421,7 @@ mod tests {
             .unwrap();
         assert_eq!(p.kinds, ["normalize", "langid", "c4"]);
         assert_eq!(p.steps[1].name(), "langid");
+        assert_eq!(p.lines, [2, 5, 9]);
     }
 
     #[test]

@@ -11,8 +11,8 @@
 use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
 use super::{Rejection, Stats, Step, Verdict};
 use crate::corpus::{
-    parquet_column_types, ColumnTypes, CorpusError, CorpusReader, Document, Encoded, Format,
-    InputFile, PartLimits, PartWriter, Raw, ReadOptions, Record,
+    decode_json_line, parquet_column_types, read_id_text, ColumnTypes, CorpusError, CorpusReader,
+    Document, Encoded, Format, InputFile, PartLimits, PartWriter, Raw, ReadOptions, Record, Source,
 };
 use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
@@ -83,6 +83,15 @@ pub enum PipelineError {
     Threads { threads: usize, message: String },
     #[error("stopped after {0} files ({STOP_AFTER_ENV})")]
     Interrupted(usize),
+    /// A corpus-wide step could not look at the corpus.
+    #[error("step `{step}`: {source}")]
+    Step {
+        step: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A pipeline with a corpus-wide step was asked to run as one shard of several.
+    #[error("step `{step}` needs every document of the corpus in one task; it cannot run as shard {shard}")]
+    Sharded { step: String, shard: ShardSpec },
 }
 
 /// What a run did.
@@ -206,6 +215,9 @@ fn process_files(
     let (batch_tx, batch_rx) = sync_channel::<ToWorkers>(2);
     let (out_tx, out_rx) = sync_channel::<ToWriter>(2);
     let (batch_docs, batch_bytes) = (options.batch_docs.max(1), options.batch_bytes.max(1));
+    let pass_through = options.format.is_jsonl() && steps.iter().all(|step| step.only_decides());
+    // The pool's size (this runs inside it); compression uses as many threads.
+    let threads = rayon::current_num_threads();
 
     std::thread::scope(|scope| -> Result<Vec<Stats>, PipelineError> {
         scope.spawn(move || {
@@ -247,7 +259,7 @@ fn process_files(
             }
         });
         let writer_thread =
-            scope.spawn(move || write_outputs(out_rx, files, options, layout, progress));
+            scope.spawn(move || write_outputs(out_rx, files, options, layout, progress, threads));
 
         let mut failure = None;
         let mut current: Option<(Arc<str>, Stats)> = None;
@@ -267,9 +279,9 @@ fn process_files(
                     let (file, stats) = current
                         .as_mut()
                         .expect("a batch follows the start of its file");
-                    let records: Vec<Record> = batch
+                    let records: Vec<ReadRecord> = batch
                         .into_par_iter()
-                        .map(|raw| raw.decode(file, &options.read))
+                        .map(|raw| ReadRecord::read(raw, file, &options.read, pass_through))
                         .collect();
                     let encoded = run_batch(records, steps, options, stats);
                     progress.batch_done(stats);
@@ -305,6 +317,7 @@ fn write_outputs(
     options: &RunOptions,
     layout: &OutputLayout,
     progress: &ProgressReport,
+    zstd_workers: usize,
 ) -> Result<Vec<Stats>, PipelineError> {
     let mut done = Vec::new();
     let mut open: Option<(usize, [PartWriter; 3])> = None;
@@ -313,7 +326,7 @@ fn write_outputs(
             ToWriter::Start(position) => {
                 let (input, stem) = files[position];
                 layout
-                    .clear_outputs(stem, &[options.format, Format::Jsonl])
+                    .clear_outputs(stem)
                     .map_err(|e| io(&layout.root, e))?;
                 let column_types: Arc<ColumnTypes> =
                     Arc::new(match (input.format, options.format) {
@@ -321,8 +334,10 @@ fn write_outputs(
                         _ => ColumnTypes::default(),
                     });
                 let writer = |kind: &str, format| {
-                    PartWriter::new(&layout.dir(kind), stem, format, options.limits)
-                        .map(|w| w.with_column_types(column_types.clone()))
+                    PartWriter::new(&layout.dir(kind), stem, format, options.limits).map(|w| {
+                        w.with_column_types(column_types.clone())
+                            .with_zstd_workers(zstd_workers)
+                    })
                 };
                 let writers = [
                     writer(KEPT, options.format)?,
@@ -375,9 +390,45 @@ fn write_outputs(
     Ok(done)
 }
 
+/// A record as read and, when it may be written back as read, the line it came from.
+struct ReadRecord {
+    record: Record,
+    line: Option<Vec<u8>>,
+}
+
+impl ReadRecord {
+    /// Decodes `raw`. With `pass_through` (every step only decides), a JSON line with an id is
+    /// read for its id and text alone and keeps its bytes; anything else (a line the readers
+    /// quarantine, or one without an id, which gets a generated id written into it) is decoded
+    /// in full.
+    fn read(raw: Raw, file: &Arc<str>, options: &ReadOptions, pass_through: bool) -> Self {
+        if let (true, Raw::Line { line, bytes }) = (pass_through, &raw) {
+            let fields = read_id_text(bytes, options);
+            if let Some((id, text)) = fields.and_then(|f| Some((f.id?.into_owned(), f.text))) {
+                let source = Source {
+                    file: file.clone(),
+                    line: *line,
+                };
+                let doc = Document::new(id, text.into_owned(), source);
+                let Raw::Line { bytes, .. } = raw else {
+                    unreachable!("matched above")
+                };
+                return ReadRecord {
+                    record: Record::Doc(doc),
+                    line: Some(bytes),
+                };
+            }
+        }
+        ReadRecord {
+            record: raw.decode(file, options),
+            line: None,
+        }
+    }
+}
+
 /// Runs the steps over one batch and encodes what goes where.
 fn run_batch(
-    records: Vec<Record>,
+    records: Vec<ReadRecord>,
     steps: &[Box<dyn Step>],
     options: &RunOptions,
     stats: &mut Stats,
@@ -385,7 +436,10 @@ fn run_batch(
     let mut out = EncodedBatch::default();
     // (position in batch, document)
     let mut live: Vec<(usize, Document)> = Vec::with_capacity(records.len());
-    for (position, record) in records.into_iter().enumerate() {
+    // The lines of records read for pass-through, by position.
+    let mut lines: Vec<Option<Vec<u8>>> = Vec::with_capacity(records.len());
+    for (position, ReadRecord { record, line }) in records.into_iter().enumerate() {
+        lines.push(line);
         match record {
             Record::Doc(doc) => {
                 stats.read += 1;
@@ -441,13 +495,34 @@ fn run_batch(
     }
     let text_field = options.read.text_field.as_str();
     let format = options.format;
-    out.kept = live
+    let kept: Vec<(Document, Option<Vec<u8>>)> = live
+        .into_iter()
+        .map(|(position, doc)| (doc, lines[position].take()))
+        .collect();
+    out.kept = kept
         .into_par_iter()
-        .map(|(_, doc)| encode(&doc, text_field, format))
+        .map(|(doc, line)| match line {
+            Some(mut line) => {
+                line.push(b'\n');
+                Encoded::Line(line)
+            }
+            None => encode(&doc, text_field, format),
+        })
+        .collect();
+    let removed: Vec<(Document, Option<Vec<u8>>, Rejection)> = removed
+        .into_iter()
+        .map(|(position, doc, rejection)| (doc, lines[position].take(), rejection))
         .collect();
     out.rejected = removed
         .into_par_iter()
-        .map(|(_, mut doc, rejection)| {
+        .map(|(doc, line, rejection)| {
+            // A record read for pass-through is decoded in full now: rejected records carry
+            // every field plus the rejection.
+            let mut doc =
+                match line.map(|l| decode_json_line(&l, doc.source.clone(), &options.read)) {
+                    Some(Record::Doc(full)) => full,
+                    _ => doc,
+                };
             doc.annotate("step", rejection.step);
             doc.annotate("reason", rejection.reason);
             if !rejection.details.is_empty() {

@@ -1,18 +1,21 @@
-//! Steps, the sharded executor, the output layout, stats and resume.
+//! Steps, the sharded executor, phased runs for corpus-wide steps, the output layout, stats
+//! and resume.
 
 mod config;
 mod executor;
 mod output;
+mod phases;
 mod shard;
 mod stats;
 mod step;
 
 pub use config::{
-    settings, BuildContext, ConfigError, InputSection, OutputSection, Pipeline, StepBuilder,
-    StepRegistry,
+    settings, BuildContext, ConfigError, CorpusStepBuilder, InputSection, OutputSection, Pipeline,
+    StepBuilder, StepRegistry,
 };
 pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary, STOP_AFTER_ENV};
 pub use output::{output_stems, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
+pub use phases::{run_pipeline, WORK_DIR};
 pub use shard::ShardSpec;
 pub use stats::{Stats, StepStats};
-pub use step::{Rejection, Step, Verdict};
+pub use step::{CorpusInput, CorpusStep, PipelineStep, Rejection, Step, Verdict};

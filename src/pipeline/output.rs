@@ -61,9 +61,10 @@ impl OutputLayout {
         write_atomic(&self.marker_path(stem), &serde_json::to_vec_pretty(marker)?)
     }
 
-    /// Removes what an interrupted earlier run may have left for `stem`: finished parts and
-    /// temporary files, in every output folder.
-    pub fn clear_outputs(&self, stem: &str, formats: &[Format]) -> std::io::Result<()> {
+    /// Removes what an earlier run may have left for `stem`: finished parts (in any output
+    /// format, so that a rerun with another `--format` leaves no stale parts beside the new
+    /// ones) and temporary files, in every output folder.
+    pub fn clear_outputs(&self, stem: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(self.marker_path(stem));
         for kind in [KEPT, REJECTED, QUARANTINE] {
             let dir = self.dir(kind);
@@ -74,7 +75,7 @@ impl OutputLayout {
                     .strip_prefix('.')
                     .and_then(|n| n.strip_suffix(".tmp"))
                     .unwrap_or(&name);
-                if formats.iter().any(|&f| is_part_of(bare, stem, f)) {
+                if Format::ALL.iter().any(|&f| is_part_of(bare, stem, f)) {
                     std::fs::remove_file(dir.join(&*name))?;
                 }
             }

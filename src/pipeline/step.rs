@@ -1,8 +1,10 @@
-//! A per-document pipeline step: look at (and maybe change) a document, then keep or reject it.
+//! A per-document pipeline step: look at (and maybe change) a document, then keep or reject it;
+//! and a corpus-wide step, which looks at the whole corpus before it decides.
 
-use crate::corpus::Document;
+use crate::corpus::{Document, InputFile, ReadOptions};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
+use std::path::Path;
 
 /// Why a step removed a document. Written under `glmkit` in the rejected record and counted in
 /// `stats.json` under `by_reason`.
@@ -38,7 +40,8 @@ pub enum Verdict {
 }
 
 /// A step that decides about each document on its own (normalize, language id, quality rules,
-/// scoring). Global steps such as dedup run as stages over files instead.
+/// scoring, streaming exact dedup). Steps that need the whole corpus first are
+/// [`CorpusStep`]s.
 ///
 /// Steps must be deterministic: the same document gives the same verdict and the same changes
 /// whatever the thread count or batch boundaries.
@@ -55,5 +58,81 @@ pub trait Step: Send + Sync {
     /// [`Step::apply`] on each document in parallel.
     fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
         docs.par_iter_mut().map(|doc| self.apply(doc)).collect()
+    }
+
+    /// Whether a verdict can depend on the documents of earlier files (streaming exact dedup
+    /// remembers every text it kept). A run with such a step cannot skip the files a previous
+    /// run finished, so [`crate::pipeline::run_pipeline`] redoes them all.
+    fn remembers_earlier_files(&self) -> bool {
+        false
+    }
+
+    /// Whether this step only decides: it reads nothing of a document but its id, text and
+    /// source, and changes nothing. When every step of a run only decides, the executor reads
+    /// just the id and text of JSON records and writes the records it keeps as they were read,
+    /// byte for byte, instead of decoding and re-encoding every field (dedup's filter stages
+    /// are then limited by reading and writing alone).
+    fn only_decides(&self) -> bool {
+        false
+    }
+}
+
+/// Where a corpus-wide step finds the documents that reach it, and where it may keep files.
+pub struct CorpusInput<'a> {
+    /// The files holding the documents that reach the step, in input order.
+    pub files: &'a [InputFile],
+    pub read: &'a ReadOptions,
+    /// A folder of the step's own (created empty for each run), for its intermediate files.
+    pub work_dir: &'a Path,
+    /// Worker threads; `None` uses every core.
+    pub threads: Option<usize>,
+}
+
+/// A step that must see the whole corpus before it can decide about any document (fuzzy and
+/// line dedup). It first looks at every document that reaches it ([`CorpusStep::prepare`]),
+/// then returns the per-document step that applies its decisions. A pipeline with such steps
+/// runs in phases ([`crate::pipeline::run_pipeline`]).
+///
+/// The decisions must depend only on the documents and their order, never on the thread count.
+pub trait CorpusStep: Send + Sync {
+    /// Name recorded in rejections and stats (the decision step's name too).
+    fn name(&self) -> &str;
+
+    /// What to do instead when a pipeline with this step is to run as one shard of several.
+    fn when_sharded(&self) -> String {
+        "run the steps before it with --shard, then the rest of the pipeline in one task".into()
+    }
+
+    /// Looks at the whole input and returns the step that decides about each document of it.
+    fn prepare(
+        &self,
+        input: &CorpusInput,
+    ) -> Result<Box<dyn Step>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// A step of a pipeline: document-local, or corpus-wide.
+pub enum PipelineStep {
+    Document(Box<dyn Step>),
+    Corpus(Box<dyn CorpusStep>),
+}
+
+impl PipelineStep {
+    pub fn name(&self) -> &str {
+        match self {
+            PipelineStep::Document(step) => step.name(),
+            PipelineStep::Corpus(step) => step.name(),
+        }
+    }
+
+    /// The step, if it is document-local.
+    pub fn document(&self) -> Option<&dyn Step> {
+        match self {
+            PipelineStep::Document(step) => Some(step.as_ref()),
+            PipelineStep::Corpus(_) => None,
+        }
+    }
+
+    pub fn is_corpus_wide(&self) -> bool {
+        matches!(self, PipelineStep::Corpus(_))
     }
 }

@@ -89,10 +89,12 @@ pub struct RunArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Process only shard i of n of the input files.
+    /// Process only shard i of n of the input files (not with dedup_fuzzy or dedup_lines,
+    /// which need the whole corpus in one task).
     #[arg(long, value_name = "i/n")]
     shard: Option<ShardSpec>,
-    /// Redo input files that a previous run already finished.
+    /// Redo input files that a previous run already finished (a pipeline with dedup_fuzzy or
+    /// dedup_lines always redoes everything).
     #[arg(long)]
     force: bool,
     /// Exit 0 even when an input file is truncated or corrupt.
@@ -163,6 +165,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let files = input.files()?;
     let options = out.run_options(&input)?;
-    let summary = pipeline::run(&files, &pipeline.steps, &options)?;
+    pipeline.check_shard(options.shard)?;
+    let summary = pipeline::run_pipeline(&files, pipeline.steps, &options)?;
     out.finish(&summary)
 }

@@ -57,4 +57,9 @@ impl Step for FuzzyFilter {
             None => Verdict::Keep,
         }
     }
+
+    /// Decides from the document's position alone.
+    fn only_decides(&self) -> bool {
+        true
+    }
 }

@@ -1,0 +1,225 @@
+//! Fuzzy and line dedup as corpus-wide pipeline steps (`kind = "dedup_fuzzy"` and
+//! `kind = "dedup_lines"` in a pipeline file).
+//!
+//! Both need the whole corpus before they can decide about a document (every signature, every
+//! line count), so they are [`CorpusStep`]s: `glmkit run` starts a new phase at each of them
+//! and hands them the documents that reach them as files. They run the same stages as
+//! `glmkit dedup fuzzy` / `glmkit dedup lines` over those files, in one task, and the filter
+//! stage's step then decides about each document. Settings have the names and defaults of the
+//! commands' options.
+
+use super::fuzzy::{self, FuzzyFilter, FuzzyOptions, Keep, Verify};
+use super::input::InputSet;
+use super::lines::{self, LinesFilter, LinesOptions, Unit};
+use super::minhash::MinHashParams;
+use super::{Normalization, Stage};
+use crate::pipeline::{settings, CorpusInput, CorpusStep, RunOptions, Step, StepRegistry};
+use serde::Deserialize;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `glmkit dedup fuzzy` as a pipeline step.
+pub struct FuzzyStep {
+    pub opts: FuzzyOptions,
+}
+
+/// `glmkit dedup lines` as a pipeline step.
+pub struct LinesStep {
+    pub opts: LinesOptions,
+}
+
+/// The inputs and run options the stages take, from what the phase runner gives.
+fn stage_inputs(input: &CorpusInput) -> (InputSet, RunOptions) {
+    let inputs = InputSet::new(input.files.to_vec(), input.read.clone());
+    // The stages before the filter stage write only to the work directory.
+    let mut run = RunOptions::new(input.work_dir);
+    run.threads = input.threads;
+    (inputs, run)
+}
+
+impl CorpusStep for FuzzyStep {
+    fn name(&self) -> &str {
+        "dedup_fuzzy"
+    }
+
+    fn when_sharded(&self) -> String {
+        "run the steps before it with --shard i/n, then `glmkit dedup fuzzy` over their kept/ \
+         output, each stage with --shard i/n (docs/dedup.md)"
+            .into()
+    }
+
+    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, BoxError> {
+        let (inputs, run) = stage_inputs(input);
+        for stage in [Stage::Signatures, Stage::Buckets, Stage::Cluster] {
+            fuzzy::run(&inputs, &self.opts, input.work_dir, &run, stage)?;
+        }
+        Ok(Box::new(FuzzyFilter::load(
+            &inputs,
+            &self.opts,
+            input.work_dir,
+        )?))
+    }
+}
+
+impl CorpusStep for LinesStep {
+    fn name(&self) -> &str {
+        "dedup_lines"
+    }
+
+    fn when_sharded(&self) -> String {
+        "run the steps before it with --shard i/n, then `glmkit dedup lines` over their kept/ \
+         output, each stage with --shard i/n (docs/dedup.md)"
+            .into()
+    }
+
+    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, BoxError> {
+        let (inputs, run) = stage_inputs(input);
+        for stage in [Stage::Signatures, Stage::Buckets] {
+            lines::run(&inputs, &self.opts, input.work_dir, &run, stage)?;
+        }
+        Ok(Box::new(LinesFilter::load(
+            &inputs,
+            &self.opts,
+            input.work_dir,
+        )?))
+    }
+}
+
+/// The settings of `dedup_fuzzy`: the options of `glmkit dedup fuzzy`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FuzzySettings {
+    bands: Option<u32>,
+    rows: Option<u32>,
+    shingle: Option<u32>,
+    seed: Option<u64>,
+    verify: Option<Verify>,
+    #[serde(default)]
+    no_verify: bool,
+    verify_threshold: Option<f64>,
+    keep: Option<Keep>,
+    partitions: Option<u32>,
+}
+
+/// The settings of `dedup_lines`: the options of `glmkit dedup lines`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinesSettings {
+    unit: Option<Unit>,
+    min_count: Option<u32>,
+    normalize: Option<Normalization>,
+    partitions: Option<u32>,
+}
+
+/// A count setting that must be at least 1, worded like the other setting errors.
+fn at_least_one(value: Option<u32>, default: u32, key: &str) -> Result<u32, String> {
+    match value.unwrap_or(default) {
+        0 => Err(format!("must be at least 1 in `{key}`")),
+        n => Ok(n),
+    }
+}
+
+fn fuzzy_options(s: FuzzySettings) -> Result<FuzzyOptions, String> {
+    let defaults = FuzzyOptions::default();
+    let hashes = MinHashParams::default();
+    if s.no_verify && s.verify.is_some_and(|v| v != Verify::None) {
+        return Err(
+            "`no_verify = true` and a `verify` other than \"none\" contradict each other in \
+             `no_verify`"
+                .into(),
+        );
+    }
+    let verify_threshold = s.verify_threshold.unwrap_or(defaults.verify_threshold);
+    if !(0.0..=1.0).contains(&verify_threshold) {
+        return Err(format!(
+            "{verify_threshold} is not a Jaccard similarity (0 to 1) in `verify_threshold`"
+        ));
+    }
+    Ok(FuzzyOptions {
+        minhash: MinHashParams {
+            bands: at_least_one(s.bands, hashes.bands, "bands")?,
+            rows: at_least_one(s.rows, hashes.rows, "rows")?,
+            shingle: at_least_one(s.shingle, hashes.shingle, "shingle")?,
+            seed: s.seed.unwrap_or(hashes.seed),
+        },
+        verify: if s.no_verify {
+            Verify::None
+        } else {
+            s.verify.unwrap_or(defaults.verify)
+        },
+        verify_threshold,
+        keep: s.keep.unwrap_or(defaults.keep),
+        partitions: at_least_one(s.partitions, defaults.partitions, "partitions")?,
+        ..defaults
+    })
+}
+
+fn lines_options(s: LinesSettings) -> Result<LinesOptions, String> {
+    let defaults = LinesOptions::default();
+    Ok(LinesOptions {
+        unit: s.unit.unwrap_or(defaults.unit),
+        min_count: at_least_one(s.min_count, defaults.min_count, "min_count")?,
+        normalize: s.normalize.unwrap_or(defaults.normalize),
+        partitions: at_least_one(s.partitions, defaults.partitions, "partitions")?,
+        ..defaults
+    })
+}
+
+/// Registers `dedup_fuzzy` and `dedup_lines`.
+pub fn register_steps(registry: &mut StepRegistry) {
+    registry.register_corpus_wide("dedup_fuzzy", |table, _| {
+        let opts = fuzzy_options(settings(table)?)?;
+        Ok(Box::new(FuzzyStep { opts }))
+    });
+    registry.register_corpus_wide("dedup_lines", |table, _| {
+        let opts = lines_options(settings(table)?)?;
+        Ok(Box::new(LinesStep { opts }))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fuzzy(text: &str) -> Result<FuzzyOptions, String> {
+        fuzzy_options(settings(toml::from_str(text).unwrap())?)
+    }
+
+    #[test]
+    fn settings_default_like_the_command() {
+        let opts = fuzzy("").unwrap();
+        let defaults = FuzzyOptions::default();
+        assert_eq!(opts.minhash, defaults.minhash);
+        assert_eq!(
+            (
+                opts.verify,
+                opts.verify_threshold,
+                opts.keep,
+                opts.partitions
+            ),
+            (Verify::Signature, 0.8, Keep::First, 16)
+        );
+        let opts = fuzzy("bands = 9\nrows = 13\nno_verify = true\nkeep = \"longest\"").unwrap();
+        assert_eq!((opts.minhash.bands, opts.minhash.rows), (9, 13));
+        assert_eq!((opts.verify, opts.keep), (Verify::None, Keep::Longest));
+        let lines =
+            lines_options(settings(toml::from_str("unit = \"paragraph\"").unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(
+            (lines.unit, lines.min_count, lines.normalize),
+            (Unit::Paragraph, 2, Normalization::Aggressive)
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        assert!(fuzzy("bands = 0").unwrap_err().ends_with("in `bands`"));
+        assert!(fuzzy("verify_threshold = 1.5")
+            .unwrap_err()
+            .ends_with("in `verify_threshold`"));
+        assert!(fuzzy("verify = \"exact\"\nno_verify = true")
+            .unwrap_err()
+            .ends_with("in `no_verify`"));
+        assert!(fuzzy("verify = \"maybe\"").unwrap_err().contains("maybe"));
+    }
+}
