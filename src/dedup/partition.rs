@@ -4,7 +4,10 @@
 use super::error::Result;
 use super::stagefile::{FileEntry, Manifest, StageWriter};
 use crate::pipeline::ShardSpec;
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Mutex;
+use std::thread::{Scope, ScopedJoinHandle};
 
 /// One stage file per partition for one task: `<stage>/p<partition>-<shard>.bin`.
 pub struct PartitionedWriter {
@@ -35,9 +38,80 @@ impl PartitionedWriter {
         self.writers[partition as usize].record(bytes)
     }
 
+    /// Finishes every partition's file. Each one waits for its data to reach the disk, so up
+    /// to [`FINISH_AT_ONCE`] are finished at the same time, each on a thread of its own (the
+    /// wait is the disk's, not the CPU's).
     pub fn finish(self) -> Result<Vec<FileEntry>> {
-        self.writers.into_iter().map(StageWriter::finish).collect()
+        let mut writers = self.writers;
+        let mut entries = Vec::with_capacity(writers.len());
+        while !writers.is_empty() {
+            let rest = writers.split_off(writers.len().min(FINISH_AT_ONCE));
+            std::thread::scope(|scope| {
+                let finishing: Vec<_> = writers
+                    .drain(..)
+                    .map(|writer| scope.spawn(move || writer.finish()))
+                    .collect();
+                for f in finishing {
+                    entries.push(join(f)?);
+                }
+                Ok::<_, super::error::DedupError>(())
+            })?;
+            writers = rest;
+        }
+        Ok(entries)
     }
+}
+
+/// Partition files finished (and synced to disk) at the same time.
+const FINISH_AT_ONCE: usize = 32;
+
+/// Finishes the files of a stage's partitions in the background: a file waits for the disk as
+/// it is finished, and that wait overlaps the work on the next partitions instead of holding a
+/// worker. At most [`FINISH_AT_ONCE`] are pending; [`BackgroundFinish::wait`] waits for all.
+pub struct BackgroundFinish<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    pending: Mutex<VecDeque<ScopedJoinHandle<'scope, Result<()>>>>,
+}
+
+impl<'scope, 'env> BackgroundFinish<'scope, 'env> {
+    pub fn new(scope: &'scope Scope<'scope, 'env>) -> Self {
+        BackgroundFinish {
+            scope,
+            pending: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Runs `finish` (finishing a file, then writing its manifest) on a thread of its own,
+    /// after waiting for the oldest pending one when [`FINISH_AT_ONCE`] are pending.
+    pub fn spawn(&self, finish: impl FnOnce() -> Result<()> + Send + 'scope) -> Result<()> {
+        let oldest = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            (pending.len() >= FINISH_AT_ONCE)
+                .then(|| pending.pop_front())
+                .flatten()
+        };
+        if let Some(oldest) = oldest {
+            join(oldest)?;
+        }
+        let handle = self.scope.spawn(finish);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(handle);
+        Ok(())
+    }
+
+    /// Waits for every pending finish; the first error, if any.
+    pub fn wait(self) -> Result<()> {
+        let pending = self.pending.into_inner().unwrap_or_else(|e| e.into_inner());
+        pending.into_iter().map(join).fold(Ok(()), Result::and)
+    }
+}
+
+fn join<T>(handle: ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 pub fn partition_file(stage: &str, partition: u32, tag: &str) -> String {

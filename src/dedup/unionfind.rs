@@ -2,10 +2,40 @@
 //! the result does not depend on the order edges arrive in.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hashes a document key with one (folded) multiplication. Keys are positions in the input, not chosen
+/// by an adversary, so the default (DoS-resistant, several times slower) hasher buys nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, key: u64) {
+        // The folded 128-bit product: its low bits (the table's index) depend on every key
+        // bit, the file number in the high bits of a key included.
+        let product = ((self.0 ^ key) as u128) * 0x9E37_79B9_7F4A_7C15u128;
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by document keys.
+pub type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
 
 #[derive(Debug, Default, Clone)]
 pub struct UnionFind {
-    parent: HashMap<u64, u64>,
+    parent: KeyMap<u64>,
 }
 
 impl UnionFind {

@@ -6,7 +6,7 @@
 
 use super::super::error::Result;
 use super::super::partition::files_of_partition;
-use super::super::partition::owns_partition;
+use super::super::partition::{owns_partition, BackgroundFinish};
 use super::super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWriter};
 use super::super::tokens::jaccard;
 use super::signatures::{BUCKET_KIND, BUCKET_RECORD};
@@ -32,8 +32,13 @@ pub(super) fn run(
     let mine: Vec<u32> = (0..opts.partitions)
         .filter(|p| owns_partition(shard, *p))
         .collect();
-    mine.par_iter()
-        .try_for_each(|&p| partition(opts, work_dir, &store, p, config))
+    std::thread::scope(|scope| {
+        let finish = BackgroundFinish::new(scope);
+        let computed = mine
+            .par_iter()
+            .try_for_each(|&p| partition(opts, work_dir, &store, p, config, &finish));
+        computed.and(finish.wait())
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -53,12 +58,13 @@ pub(crate) fn parse_edge(r: &[u8]) -> Edge {
     }
 }
 
-fn partition(
-    opts: &FuzzyOptions,
-    work_dir: &Path,
+fn partition<'scope>(
+    opts: &'scope FuzzyOptions,
+    work_dir: &'scope Path,
     store: &SignatureStore,
     p: u32,
-    config: &serde_json::Value,
+    config: &'scope serde_json::Value,
+    finish: &BackgroundFinish<'scope, '_>,
 ) -> Result<()> {
     let mut members: Vec<(u64, u64, u32)> = Vec::new(); // (bucket, key, band)
     for entry in files_of_partition(&store.manifests, SIGNATURES, p) {
@@ -125,14 +131,16 @@ fn partition(
     counts.insert("bucket_entries".into(), (members.len() as u64).into());
     counts.insert("comparisons".into(), compared.into());
     counts.insert("edges".into(), (edges.len() as u64).into());
-    let files: Vec<FileEntry> = vec![out.finish()?];
-    Manifest {
-        stage: BUCKETS.into(),
-        part: p,
-        parts: opts.partitions,
-        config: config.clone(),
-        files,
-        counts,
-    }
-    .write(work_dir)
+    finish.spawn(move || {
+        let files: Vec<FileEntry> = vec![out.finish()?];
+        Manifest {
+            stage: BUCKETS.into(),
+            part: p,
+            parts: opts.partitions,
+            config: config.clone(),
+            files,
+            counts,
+        }
+        .write(work_dir)
+    })
 }

@@ -7,15 +7,14 @@
 
 use super::super::error::Result;
 use super::super::input::DocKey;
-use super::super::partition::owns_partition;
+use super::super::partition::{owns_partition, BackgroundFinish};
 use super::super::stagefile::{u64_at, FileEntry, Manifest, StageFile, StageWriter};
-use super::super::unionfind::UnionFind;
+use super::super::unionfind::{KeyMap, UnionFind};
 use super::buckets::{parse_edge, EDGE_KIND, EDGE_RECORD};
 use super::store::SignatureStore;
 use super::{FuzzyOptions, Keep, BUCKETS, CLUSTERS};
 use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::Path;
 
 const PAIR_KIND: &[u8; 8] = b"FZROOT01";
@@ -32,49 +31,56 @@ pub(super) fn run(
         .iter()
         .filter(|m| owns_partition(shard, m.part))
         .collect();
-    mine.par_iter().try_for_each(|m| {
-        let mut uf = UnionFind::new();
-        for entry in &m.files {
-            let file = StageFile::open(work_dir, entry, EDGE_KIND)?;
-            for r in file.fixed_records(EDGE_RECORD)? {
-                let e = parse_edge(r);
-                uf.union(e.a, e.b);
+    std::thread::scope(|scope| {
+        let finish = BackgroundFinish::new(scope);
+        let computed = mine.par_iter().try_for_each(|m| {
+            let mut uf = UnionFind::new();
+            for entry in &m.files {
+                let file = StageFile::open(work_dir, entry, EDGE_KIND)?;
+                for r in file.fixed_records(EDGE_RECORD)? {
+                    let e = parse_edge(r);
+                    uf.union(e.a, e.b);
+                }
             }
-        }
-        let mut out = StageWriter::create(
-            work_dir,
-            &format!("{CLUSTERS}/p{:05}.bin", m.part),
-            PAIR_KIND,
-        )?;
-        let mut nodes = 0u64;
-        for (node, root) in uf.roots() {
-            if node != root {
-                let mut r = [0u8; PAIR_RECORD];
-                r[..8].copy_from_slice(&node.to_le_bytes());
-                r[8..].copy_from_slice(&root.to_le_bytes());
-                out.record(&r)?;
-                nodes += 1;
+            let mut out = StageWriter::create(
+                work_dir,
+                &format!("{CLUSTERS}/p{:05}.bin", m.part),
+                PAIR_KIND,
+            )?;
+            let mut nodes = 0u64;
+            for (node, root) in uf.roots() {
+                if node != root {
+                    let mut r = [0u8; PAIR_RECORD];
+                    r[..8].copy_from_slice(&node.to_le_bytes());
+                    r[8..].copy_from_slice(&root.to_le_bytes());
+                    out.record(&r)?;
+                    nodes += 1;
+                }
             }
-        }
-        let mut counts = serde_json::Map::new();
-        counts.insert("linked_documents".into(), nodes.into());
-        let files: Vec<FileEntry> = vec![out.finish()?];
-        Manifest {
-            stage: CLUSTERS.into(),
-            part: m.part,
-            parts: opts.partitions,
-            config: config.clone(),
-            files,
-            counts,
-        }
-        .write(work_dir)
+            let mut counts = serde_json::Map::new();
+            counts.insert("linked_documents".into(), nodes.into());
+            let part = m.part;
+            finish.spawn(move || {
+                let files: Vec<FileEntry> = vec![out.finish()?];
+                Manifest {
+                    stage: CLUSTERS.into(),
+                    part,
+                    parts: opts.partitions,
+                    config: config.clone(),
+                    files,
+                    counts,
+                }
+                .write(work_dir)
+            })
+        });
+        computed.and(finish.wait())
     })
 }
 
 /// The global clusters: for every document in a cluster of two or more, its cluster (the
 /// smallest key in it) and the key of the document kept.
 pub(crate) struct Clusters {
-    pub member: HashMap<DocKey, (DocKey, DocKey)>,
+    pub member: KeyMap<(DocKey, DocKey)>,
 }
 
 impl Clusters {
@@ -93,7 +99,7 @@ impl Clusters {
             }
         }
         let roots = uf.roots();
-        let mut kept: HashMap<DocKey, (u64, DocKey)> = HashMap::new(); // root -> (length, key)
+        let mut kept: KeyMap<(u64, DocKey)> = KeyMap::default(); // root -> (length, key)
         if keep == Keep::Longest {
             for &(node, root) in &roots {
                 let len = store.get(node)?.map(|e| e.text_len).unwrap_or(0);

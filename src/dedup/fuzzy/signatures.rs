@@ -1,12 +1,11 @@
 //! Stage 1: MinHash signatures and band buckets of the documents of one task.
 
-use super::super::error::Result;
-use super::super::input::InputSet;
+use super::super::error::{DedupError, Result};
+use super::super::input::{InputSet, RawRecord};
 use super::super::minhash::MinHasher;
 use super::super::partition::shard_tag;
 use super::super::partition::{partition_of, PartitionedWriter};
 use super::super::stagefile::{Manifest, StageWriter};
-use super::super::tokens::shingle_set;
 use super::{FuzzyOptions, Verify, SIGNATURES};
 use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
@@ -23,7 +22,15 @@ pub(crate) fn sig_record_len(lanes: usize) -> usize {
     24 + 4 * lanes
 }
 
-type Computed = (String, u64, Option<Vec<u32>>, Vec<u64>);
+/// What stage 1 keeps of one readable record.
+struct Computed {
+    id: String,
+    text_len: u64,
+    /// The signature and its band buckets; None for a text without tokens.
+    signature: Option<(Vec<u32>, Vec<u64>)>,
+    /// The sorted shingle set, kept only for exact verification.
+    shingles: Vec<u64>,
+}
 
 pub(super) fn run(
     inputs: &InputSet,
@@ -42,11 +49,18 @@ pub(super) fn run(
         PartitionedWriter::create(work_dir, SIGNATURES, shard, opts.partitions, BUCKET_KIND)?;
     let (mut documents, mut without_tokens, mut id_offset) = (0u64, 0u64, 0u64);
     let mut record = Vec::with_capacity(sig_record_len(lanes));
-    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
-        // (id, text length, signature, shingle set) per readable record; None for unreadable
-        // ones. The shingle set is kept only for exact verification.
+    let mut id_record = Vec::new();
+    // Two batches are in flight (one read, one hashed), each half the configured size.
+    let batch_bytes = (opts.batch_bytes / 2).max(1);
+    read_ahead(inputs, shard, batch_bytes, |batch| {
+        // None for records the readers would quarantine.
+        // One document per task: a worker stuck on a giant document leaves every other
+        // document to be taken by the others (without this, rayon hands each worker long
+        // runs of documents, and a run that holds a few multi-megabyte texts keeps one
+        // worker busy while the other waits).
         let computed: Vec<Option<Computed>> = batch
             .par_iter()
+            .with_max_len(1)
             .map_init(
                 || (String::new(), Vec::new()),
                 |(scratch, shingles), raw| {
@@ -54,47 +68,60 @@ pub(super) fn run(
                     let mut signature = vec![0u32; lanes];
                     let any =
                         hasher.signature_into(&fields.text, scratch, shingles, &mut signature);
+                    let signature = any.then(|| {
+                        let buckets = (0..bands)
+                            .map(|band| hasher.band_bucket(&signature, band))
+                            .collect();
+                        (signature, buckets)
+                    });
+                    // The shingle set, as `tokens::shingle_set` computes it, from the
+                    // shingles just hashed.
                     let shingles = match opts.verify {
-                        Verify::Exact => shingle_set(&fields.text, opts.minhash.shingle as usize),
+                        Verify::Exact => {
+                            let mut set = shingles.clone();
+                            set.sort_unstable();
+                            set.dedup();
+                            set
+                        }
                         _ => Vec::new(),
                     };
-                    Some((
-                        fields.id.into_owned(),
-                        fields.text.len() as u64,
-                        any.then_some(signature),
+                    Some(Computed {
+                        id: fields.id.into_owned(),
+                        text_len: fields.text.len() as u64,
+                        signature,
                         shingles,
-                    ))
+                    })
                 },
             )
             .collect();
         for (raw, computed) in batch.iter().zip(computed) {
-            let Some((id, text_len, signature, shingles)) = computed else {
+            let Some(doc) = computed else {
                 continue;
             };
             documents += 1;
-            let Some(signature) = signature else {
+            let Some((signature, band_buckets)) = doc.signature else {
                 // No token, no shingle: never a fuzzy duplicate (exact dedup handles empties).
                 without_tokens += 1;
                 continue;
             };
             record.clear();
             record.extend_from_slice(&raw.key.to_le_bytes());
-            record.extend_from_slice(&text_len.to_le_bytes());
+            record.extend_from_slice(&doc.text_len.to_le_bytes());
             record.extend_from_slice(&id_offset.to_le_bytes());
             for lane in &signature {
                 record.extend_from_slice(&lane.to_le_bytes());
             }
             sigs.record(&record)?;
-            let mut id_record = (id.len() as u32).to_le_bytes().to_vec();
-            id_record.extend_from_slice(id.as_bytes());
-            id_record.extend_from_slice(&(shingles.len() as u32).to_le_bytes());
-            for h in &shingles {
+            id_record.clear();
+            id_record.extend_from_slice(&(doc.id.len() as u32).to_le_bytes());
+            id_record.extend_from_slice(doc.id.as_bytes());
+            id_record.extend_from_slice(&(doc.shingles.len() as u32).to_le_bytes());
+            for h in &doc.shingles {
                 id_record.extend_from_slice(&h.to_le_bytes());
             }
             ids.record(&id_record)?;
             id_offset += id_record.len() as u64;
-            for band in 0..bands {
-                let bucket = hasher.band_bucket(&signature, band);
+            for (band, bucket) in (0..bands).zip(band_buckets) {
                 let mut b = [0u8; BUCKET_RECORD];
                 b[..8].copy_from_slice(&bucket.to_le_bytes());
                 b[8..16].copy_from_slice(&raw.key.to_le_bytes());
@@ -104,8 +131,19 @@ pub(super) fn run(
         }
         Ok(())
     })?;
-    let mut files = vec![sigs.finish()?, ids.finish()?];
-    files.extend(buckets.finish()?);
+    // Every file waits for the disk as it finishes: all at the same time.
+    let (sig_file, ids_file, bucket_files) = std::thread::scope(|scope| {
+        let sig_file = scope.spawn(|| sigs.finish());
+        let ids_file = scope.spawn(|| ids.finish());
+        let bucket_files = buckets.finish();
+        let join = |file: std::thread::ScopedJoinHandle<'_, _>| {
+            file.join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        };
+        (join(sig_file), join(ids_file), bucket_files)
+    });
+    let mut files = vec![sig_file?, ids_file?];
+    files.extend(bucket_files?);
     let mut counts = serde_json::Map::new();
     counts.insert("documents".into(), documents.into());
     counts.insert("without_tokens".into(), without_tokens.into());
@@ -118,4 +156,37 @@ pub(super) fn run(
         counts,
     }
     .write(work_dir)
+}
+
+/// [`InputSet::for_each_batch`] with the reading (decompression, line splitting) on a thread
+/// of its own, one batch ahead of `f`, so that it overlaps the hashing instead of leaving the
+/// workers idle. Batches reach `f` in the same order.
+fn read_ahead(
+    inputs: &InputSet,
+    shard: ShardSpec,
+    batch_bytes: usize,
+    mut f: impl FnMut(Vec<RawRecord>) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(0);
+        let reader = scope.spawn(move || {
+            inputs.for_each_batch(shard, batch_bytes, |batch| {
+                // Fails only when `f` has failed and stopped receiving; its error is reported.
+                send.send(batch)
+                    .map_err(|_| DedupError::Config("signature stage stopped".into()))
+            })
+        });
+        let mut hashed = Ok(());
+        for batch in &receive {
+            hashed = f(batch);
+            if hashed.is_err() {
+                break;
+            }
+        }
+        drop(receive);
+        let read = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        hashed.and(read)
+    })
 }
