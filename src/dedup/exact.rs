@@ -115,7 +115,9 @@ fn hashes(
     let mut out = PartitionedWriter::create(work_dir, HASHES, shard, opts.partitions, HASH_KIND)?;
     let mut documents = 0u64;
     let mut record = Vec::new();
-    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
+    // Two batches are in flight (one read, one hashed), each half the configured size.
+    let batch_bytes = (opts.batch_bytes / 2).max(1);
+    inputs.read_ahead(shard, batch_bytes, |batch| {
         let hashed: Vec<Option<(u128, String)>> = batch
             .par_iter()
             .map_init(String::new, |scratch, r| {

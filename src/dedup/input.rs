@@ -160,6 +160,39 @@ impl InputSet {
         Ok(())
     }
 
+    /// [`InputSet::for_each_batch`] with the reading (decompression, line splitting) on a thread
+    /// of its own, one batch ahead of `f`, so that it overlaps the hashing instead of leaving the
+    /// workers idle. Batches reach `f` in the same order.
+    pub fn read_ahead(
+        &self,
+        shard: ShardSpec,
+        batch_bytes: usize,
+        mut f: impl FnMut(Vec<RawRecord>) -> Result<()>,
+    ) -> Result<()> {
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(0);
+            let reader = scope.spawn(move || {
+                self.for_each_batch(shard, batch_bytes, |batch| {
+                    // Fails only when `f` has failed and stopped receiving; its error is reported.
+                    send.send(batch)
+                        .map_err(|_| DedupError::Config("reading stopped".into()))
+                })
+            });
+            let mut hashed = Ok(());
+            for batch in &receive {
+                hashed = f(batch);
+                if hashed.is_err() {
+                    break;
+                }
+            }
+            drop(receive);
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            hashed.and(read)
+        })
+    }
+
     /// The id and text of a record, or None when the corpus readers would quarantine it.
     pub fn fields<'a>(&self, record: &'a RawRecord) -> Option<Fields<'a>> {
         let bytes = match &record.body {

@@ -163,7 +163,9 @@ fn count(
     config: &serde_json::Value,
 ) -> Result<()> {
     let mut counts: HashMap<u64, u32> = HashMap::new();
-    inputs.for_each_batch(shard, opts.batch_bytes, |batch| {
+    // Two batches are in flight (one read, one hashed), each half the configured size.
+    let batch_bytes = (opts.batch_bytes / 2).max(1);
+    inputs.read_ahead(shard, batch_bytes, |batch| {
         let hashes: Vec<Vec<u64>> = batch
             .par_iter()
             .map_init(String::new, |scratch, raw| match inputs.fields(raw) {

@@ -1,7 +1,7 @@
 //! Stage 1: MinHash signatures and band buckets of the documents of one task.
 
-use super::super::error::{DedupError, Result};
-use super::super::input::{InputSet, RawRecord};
+use super::super::error::Result;
+use super::super::input::InputSet;
 use super::super::minhash::MinHasher;
 use super::super::partition::shard_tag;
 use super::super::partition::{partition_of, PartitionedWriter};
@@ -52,7 +52,7 @@ pub(super) fn run(
     let mut id_record = Vec::new();
     // Two batches are in flight (one read, one hashed), each half the configured size.
     let batch_bytes = (opts.batch_bytes / 2).max(1);
-    read_ahead(inputs, shard, batch_bytes, |batch| {
+    inputs.read_ahead(shard, batch_bytes, |batch| {
         // None for records the readers would quarantine.
         // One document per task: a worker stuck on a giant document leaves every other
         // document to be taken by the others (without this, rayon hands each worker long
@@ -156,37 +156,4 @@ pub(super) fn run(
         counts,
     }
     .write(work_dir)
-}
-
-/// [`InputSet::for_each_batch`] with the reading (decompression, line splitting) on a thread
-/// of its own, one batch ahead of `f`, so that it overlaps the hashing instead of leaving the
-/// workers idle. Batches reach `f` in the same order.
-fn read_ahead(
-    inputs: &InputSet,
-    shard: ShardSpec,
-    batch_bytes: usize,
-    mut f: impl FnMut(Vec<RawRecord>) -> Result<()>,
-) -> Result<()> {
-    std::thread::scope(|scope| {
-        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(0);
-        let reader = scope.spawn(move || {
-            inputs.for_each_batch(shard, batch_bytes, |batch| {
-                // Fails only when `f` has failed and stopped receiving; its error is reported.
-                send.send(batch)
-                    .map_err(|_| DedupError::Config("signature stage stopped".into()))
-            })
-        });
-        let mut hashed = Ok(());
-        for batch in &receive {
-            hashed = f(batch);
-            if hashed.is_err() {
-                break;
-            }
-        }
-        drop(receive);
-        let read = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        hashed.and(read)
-    })
 }
