@@ -63,8 +63,8 @@ impl RunOptions {
             shard: ShardSpec::default(),
             force: false,
             limits: PartLimits::default(),
-            batch_docs: 1024,
-            batch_bytes: 1 << 20,
+            batch_docs: 4096,
+            batch_bytes: 4 << 20,
             progress: Progress::Quiet,
         }
     }
