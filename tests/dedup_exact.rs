@@ -181,6 +181,7 @@ fn kept_records_are_written_byte_for_byte_as_read() {
         r#"{"text":"no id here"}"#,
         r#"{"id":"e","text":"x","big":1e999}"#,
         r#"{"id":"f","text":"other  text"}"#,
+        r#"{"id":"g","glmkit":{"lang":"fr"},"text":"other text"}"#,
     ];
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
@@ -200,7 +201,7 @@ fn kept_records_are_written_byte_for_byte_as_read() {
     .total;
     assert_eq!(
         (stats.read, stats.kept, stats.rejected, stats.quarantined),
-        (6, 3, 2, 1)
+        (7, 3, 3, 1)
     );
     let kept = std::fs::read_to_string(out.join("kept/in-00000.jsonl")).unwrap();
     let kept: Vec<&str> = kept.lines().collect();
@@ -208,7 +209,20 @@ fn kept_records_are_written_byte_for_byte_as_read() {
     // Without an id, the record is decoded and gets its generated id written into it.
     let generated: serde_json::Value = serde_json::from_str(kept[2]).unwrap();
     assert_eq!(generated["id"], "in.jsonl:4");
+    // A rejected record is the line as read with the rejection added as its last field...
+    let rejected_lines = std::fs::read_to_string(out.join("rejected/in-00000.jsonl")).unwrap();
+    let first = rejected_lines.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!(
+            "{},\"glmkit\":{{\"step\":\"dedup_exact\",\"reason\":\"dup_exact\",\"details\":{{\"kept_id\":\"a\"}}}}}}",
+            lines[2].strip_suffix('}').unwrap()
+        )
+    );
     let rejected = read_records(&out, "rejected").unwrap();
+    // ...unless it has a `glmkit` field, which the rejection joins.
+    assert_eq!(rejected[2]["glmkit"]["lang"], "fr");
+    assert_eq!(rejected[2]["glmkit"]["reason"], "dup_exact");
     assert_eq!(rejected[0]["id"], "c");
     assert_eq!(rejected[0]["extra"], "kept in the rejected record");
     assert_eq!(rejected[0]["glmkit"]["details"]["kept_id"], "a");

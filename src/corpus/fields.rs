@@ -5,7 +5,7 @@
 //! lines [`decode_json_line`](super::decode_json_line) turns into documents) but builds only
 //! the id and the text, borrowing the text when it has no escapes.
 
-use super::ReadOptions;
+use super::{ReadOptions, ANNOTATION_KEY};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -17,6 +17,9 @@ pub struct IdText<'a> {
     /// `None` when the record has none (or it is null): the readers then generate one.
     pub id: Option<Cow<'a, str>>,
     pub text: Cow<'a, str>,
+    /// Whether the record has a top-level [`ANNOTATION_KEY`] field (glmkit's annotations from
+    /// an earlier run, or an input field of that name).
+    pub annotated: bool,
 }
 
 /// Reads the id and text of one JSON line, or `None` when the corpus readers would quarantine
@@ -29,14 +32,18 @@ pub fn read_id_text<'a>(line: &'a [u8], options: &ReadOptions) -> Option<IdText<
     // Checked once, fast, so that the parser need not check each string again.
     let line = simdutf8::basic::from_utf8(line).ok()?;
     let mut de = serde_json::Deserializer::from_str(line);
-    let (id, text) = seed.deserialize(&mut de).ok()?;
+    let (id, text, annotated) = seed.deserialize(&mut de).ok()?;
     de.end().ok()?;
     let text = text.filter(|t| !t.is_empty())?;
     let id = match id {
         Some(id) => Some(id?),
         None => None,
     };
-    Some(IdText { id, text })
+    Some(IdText {
+        id,
+        text,
+        annotated,
+    })
 }
 
 struct FieldSeed<'f> {
@@ -44,8 +51,8 @@ struct FieldSeed<'f> {
     id_field: &'f str,
 }
 
-/// (id: None = absent or null, Some(None) = not a string or number; text).
-type Fields<'a> = (Option<Option<Cow<'a, str>>>, Option<Cow<'a, str>>);
+/// (id: None = absent or null, Some(None) = not a string or number; text; annotated).
+type Fields<'a> = (Option<Option<Cow<'a, str>>>, Option<Cow<'a, str>>, bool);
 
 impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = Fields<'de>;
@@ -64,8 +71,9 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         // A repeated key counts once, with its last value, as in the full decoder's map.
-        let (mut id, mut text) = (None, None);
+        let (mut id, mut text, mut annotated) = (None, None, false);
         while let Some(key) = map.next_key::<CowStr>()? {
+            annotated |= key.0 == ANNOTATION_KEY;
             if key.0 == self.text_field {
                 text = Some(map.next_value::<CowStr>()?.0);
             } else if key.0 == self.id_field {
@@ -74,7 +82,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
                 map.next_value::<CheckedValue>()?;
             }
         }
-        Ok((id, text))
+        Ok((id, text, annotated))
     }
 }
 

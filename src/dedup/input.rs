@@ -204,7 +204,7 @@ impl InputSet {
             }
             Body::Line(bytes) => bytes,
         };
-        let IdText { id, text } = read_id_text(bytes, &self.read)?;
+        let IdText { id, text, .. } = read_id_text(bytes, &self.read)?;
         let id = id.unwrap_or_else(|| {
             let source = Source {
                 file: Arc::from(self.files[record.file].path.to_string_lossy().as_ref()),

@@ -13,6 +13,7 @@ use super::{Rejection, Stats, Step, Verdict};
 use crate::corpus::{
     decode_json_line, parquet_column_types, read_id_text, ColumnTypes, CorpusError, CorpusReader,
     Document, Encoded, Format, InputFile, PartLimits, PartWriter, Raw, ReadOptions, Record, Source,
+    ANNOTATION_KEY,
 };
 use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
@@ -393,7 +394,14 @@ fn write_outputs(
 /// A record as read and, when it may be written back as read, the line it came from.
 struct ReadRecord {
     record: Record,
-    line: Option<Vec<u8>>,
+    line: Option<ReadLine>,
+}
+
+/// A JSON line kept for writing back as read.
+struct ReadLine {
+    bytes: Vec<u8>,
+    /// The record has a `glmkit` field already, so a rejection cannot simply be appended.
+    annotated: bool,
 }
 
 impl ReadRecord {
@@ -404,7 +412,8 @@ impl ReadRecord {
     fn read(raw: Raw, file: &Arc<str>, options: &ReadOptions, pass_through: bool) -> Self {
         if let (true, Raw::Line { line, bytes }) = (pass_through, &raw) {
             let fields = read_id_text(bytes, options);
-            if let Some((id, text)) = fields.and_then(|f| Some((f.id?.into_owned(), f.text))) {
+            let fields = fields.and_then(|f| Some((f.id?.into_owned(), f.text, f.annotated)));
+            if let Some((id, text, annotated)) = fields {
                 let source = Source {
                     file: file.clone(),
                     line: *line,
@@ -415,7 +424,7 @@ impl ReadRecord {
                 };
                 return ReadRecord {
                     record: Record::Doc(doc),
-                    line: Some(bytes),
+                    line: Some(ReadLine { bytes, annotated }),
                 };
             }
         }
@@ -437,7 +446,7 @@ fn run_batch(
     // (position in batch, document)
     let mut live: Vec<(usize, Document)> = Vec::with_capacity(records.len());
     // The lines of records read for pass-through, by position.
-    let mut lines: Vec<Option<Vec<u8>>> = Vec::with_capacity(records.len());
+    let mut lines: Vec<Option<ReadLine>> = Vec::with_capacity(records.len());
     for (position, ReadRecord { record, line }) in records.into_iter().enumerate() {
         lines.push(line);
         match record {
@@ -495,31 +504,38 @@ fn run_batch(
     }
     let text_field = options.read.text_field.as_str();
     let format = options.format;
-    let kept: Vec<(Document, Option<Vec<u8>>)> = live
+    let kept: Vec<(Document, Option<ReadLine>)> = live
         .into_iter()
         .map(|(position, doc)| (doc, lines[position].take()))
         .collect();
     out.kept = kept
         .into_par_iter()
         .map(|(doc, line)| match line {
-            Some(mut line) => {
-                line.push(b'\n');
-                Encoded::Line(line)
+            Some(ReadLine { mut bytes, .. }) => {
+                bytes.push(b'\n');
+                Encoded::Line(bytes)
             }
             None => encode(&doc, text_field, format),
         })
         .collect();
-    let removed: Vec<(Document, Option<Vec<u8>>, Rejection)> = removed
+    let removed: Vec<(Document, Option<ReadLine>, Rejection)> = removed
         .into_iter()
         .map(|(position, doc, rejection)| (doc, lines[position].take(), rejection))
         .collect();
     out.rejected = removed
         .into_par_iter()
         .map(|(doc, line, rejection)| {
-            // A record read for pass-through is decoded in full now: rejected records carry
-            // every field plus the rejection.
+            let line = match line {
+                // Rejected records carry every field plus the rejection: a line read for
+                // pass-through gets the rejection appended, unless it has a `glmkit` field
+                // already (which the rejection must join), and is then decoded in full.
+                Some(ReadLine { bytes, annotated }) if !annotated && ends_object(&bytes) => {
+                    return Encoded::Line(with_rejection(bytes, rejection));
+                }
+                line => line,
+            };
             let mut doc =
-                match line.map(|l| decode_json_line(&l, doc.source.clone(), &options.read)) {
+                match line.map(|l| decode_json_line(&l.bytes, doc.source.clone(), &options.read)) {
                     Some(Record::Doc(full)) => full,
                     _ => doc,
                 };
@@ -532,6 +548,29 @@ fn run_batch(
         })
         .collect();
     out
+}
+
+/// A JSON object line as read (a record without a `glmkit` field), with the rejection added
+/// as its last field: `"glmkit": {"step", "reason", "details"}`, as annotating the decoded
+/// record would add it.
+fn with_rejection(mut line: Vec<u8>, rejection: Rejection) -> Vec<u8> {
+    let mut annotation = serde_json::Map::new();
+    annotation.insert("step".into(), rejection.step.into());
+    annotation.insert("reason".into(), rejection.reason.into());
+    if !rejection.details.is_empty() {
+        annotation.insert("details".into(), Value::Object(rejection.details));
+    }
+    line.truncate(line.iter().rposition(|&b| b == b'}').unwrap_or(line.len()));
+    line.extend_from_slice(format!(",\"{ANNOTATION_KEY}\":").as_bytes());
+    serde_json::to_writer(&mut line, &annotation).expect("a JSON map serializes to memory");
+    line.extend_from_slice(b"}\n");
+    line
+}
+
+/// Whether a line that parsed as a non-empty JSON object ends with its `}` (then maybe
+/// whitespace), so that a field can be added before it.
+fn ends_object(line: &[u8]) -> bool {
+    line.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b'}')
 }
 
 fn encode(doc: &Document, text_field: &str, format: Format) -> Encoded {
