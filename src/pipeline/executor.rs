@@ -539,10 +539,8 @@ fn run_batch(
                     Some(Record::Doc(full)) => full,
                     _ => doc,
                 };
-            doc.annotate("step", rejection.step);
-            doc.annotate("reason", rejection.reason);
-            if !rejection.details.is_empty() {
-                doc.annotate("details", Value::Object(rejection.details));
+            for (key, value) in annotation(rejection) {
+                doc.annotate(&key, value);
             }
             encode(&doc, text_field, format)
         })
@@ -554,17 +552,23 @@ fn run_batch(
 /// as its last field: `"glmkit": {"step", "reason", "details"}`, as annotating the decoded
 /// record would add it.
 fn with_rejection(mut line: Vec<u8>, rejection: Rejection) -> Vec<u8> {
+    line.truncate(line.iter().rposition(|&b| b == b'}').unwrap_or(line.len()));
+    line.extend_from_slice(format!(",\"{ANNOTATION_KEY}\":").as_bytes());
+    serde_json::to_writer(&mut line, &annotation(rejection))
+        .expect("a JSON map serializes to memory");
+    line.extend_from_slice(b"}\n");
+    line
+}
+
+/// What a rejected record carries under `glmkit`: step, reason and (when there are any) details.
+fn annotation(rejection: Rejection) -> serde_json::Map<String, Value> {
     let mut annotation = serde_json::Map::new();
     annotation.insert("step".into(), rejection.step.into());
     annotation.insert("reason".into(), rejection.reason.into());
     if !rejection.details.is_empty() {
         annotation.insert("details".into(), Value::Object(rejection.details));
     }
-    line.truncate(line.iter().rposition(|&b| b == b'}').unwrap_or(line.len()));
-    line.extend_from_slice(format!(",\"{ANNOTATION_KEY}\":").as_bytes());
-    serde_json::to_writer(&mut line, &annotation).expect("a JSON map serializes to memory");
-    line.extend_from_slice(b"}\n");
-    line
+    annotation
 }
 
 /// Whether a line that parsed as a non-empty JSON object ends with its `}` (then maybe
