@@ -169,8 +169,9 @@ fn run_opts(out: &std::path::Path, shard: ShardSpec, threads: Option<usize>) -> 
 }
 
 /// Exact dedup only decides, so the executor writes kept records as they were read (spacing,
-/// key order and escapes included), decodes in full only what it must rewrite (rejected
-/// records, records without an id), and quarantines bad lines as every command does.
+/// key order and escapes included) and rejected ones as read plus their `glmkit` field,
+/// decodes in full only what it must rewrite (records without an id, or with a `glmkit` field
+/// already), and quarantines bad lines as every command does.
 #[test]
 fn kept_records_are_written_byte_for_byte_as_read() {
     let dir = tempfile::tempdir().unwrap();
