@@ -195,3 +195,65 @@ fn a_bad_pipeline_names_the_line_and_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("bad.toml:6: key `thresholdz`"), "{stderr}");
 }
+
+/// Rejected records of `glmkit filter` on the clean fixture with extra arguments.
+fn filter_clean(extra: &[&str]) -> Vec<Value> {
+    let out = tempfile::tempdir().unwrap();
+    let status = glmkit()
+        .args(["filter", "-q", "-o"])
+        .arg(out.path())
+        .args(extra)
+        .arg(fixture("filter/clean.jsonl.zst"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    records(&out.path().join("rejected"))
+}
+
+#[test]
+fn the_published_preset_removes_more_than_the_defaults() {
+    let by_default = filter_clean(&[]);
+    let published = filter_clean(&["--thresholds", "published"]);
+    // Every document the defaults remove is removed by the stricter published values too.
+    let ids = |records: &[Value]| -> Vec<String> {
+        records.iter().map(|r| r["id"].to_string()).collect()
+    };
+    let published_ids = ids(&published);
+    for id in ids(&by_default) {
+        assert!(
+            published_ids.contains(&id),
+            "{id} kept by the published values"
+        );
+    }
+    assert!(
+        published.len() > 2 * by_default.len().max(10),
+        "{}",
+        published.len()
+    );
+    // A 21-word help page: complete, so kept by default; under Gopher's 50 words.
+    let page = "\"mallard/fi/gnome-user-docs/help/fi/gnome-help/privacy.page\"";
+    assert!(!ids(&by_default).iter().any(|id| id == page));
+    let reasons: Vec<&Value> = published
+        .iter()
+        .filter(|r| r["id"].to_string() == page)
+        .map(|r| &r["glmkit"]["reason"])
+        .collect();
+    assert!(!reasons.is_empty(), "{page} kept by the published values");
+}
+
+#[test]
+fn an_unknown_thresholds_file_names_the_presets() {
+    let out = tempfile::tempdir().unwrap();
+    let output = glmkit()
+        .args(["filter", "-q", "--thresholds", "no-such-file.toml", "-o"])
+        .arg(out.path())
+        .arg(fixture("filter/noisy.jsonl.zst"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no-such-file.toml") && stderr.contains("preset: published"),
+        "{stderr}"
+    );
+}

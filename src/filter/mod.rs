@@ -81,7 +81,11 @@ fn step_thresholds(files: &[String], ctx: &BuildContext) -> Result<Arc<Threshold
         return Ok(ctx.thresholds.clone());
     }
     let mut all = ctx.threshold_files.clone();
-    all.extend(files.iter().map(|f| ctx.resolve(f)));
+    all.extend(
+        files
+            .iter()
+            .map(|f| thresholds::resolve_file(&ctx.base_dir, f)),
+    );
     Ok(Arc::new(
         Thresholds::with_files(&all).map_err(|e| format!("in `thresholds`: {e}"))?,
     ))

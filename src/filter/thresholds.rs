@@ -23,7 +23,7 @@ use super::rules::{
 use super::words::{is_alphanumeric, is_caseless_letter};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use toml::{Table, Value};
 
@@ -38,9 +38,35 @@ const BUILT_IN: &[(&str, &str)] = built_in![
     "ko", "vi", "id", "el", "tr", "hu", "fi", "da", "ro", "ar",
 ];
 
+/// Named settings files shipped in the binary, given to `--thresholds` by name instead of a
+/// path (a file of that name, if one exists, wins).
+pub const PRESETS: &[(&str, &str)] = &[(
+    "published",
+    include_str!("../../data/thresholds/presets/published.toml"),
+)];
+
+/// A pipeline's `thresholds` entry as a path: relative to the pipeline's folder, or the bare
+/// name of a preset when no file of that name is there.
+pub fn resolve_file(base_dir: &Path, name: &str) -> PathBuf {
+    let path = base_dir.join(name);
+    if !path.exists() && PRESETS.iter().any(|(preset, _)| *preset == name) {
+        PathBuf::from(name)
+    } else {
+        path
+    }
+}
+
+fn preset_names() -> String {
+    PRESETS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ThresholdsError {
-    #[error("cannot read thresholds file {path}: {source}")]
+    #[error("cannot read thresholds file {path}: {source} (nor is it a preset: {presets})", presets = preset_names())]
     Io {
         path: String,
         source: std::io::Error,
@@ -137,16 +163,25 @@ impl Thresholds {
         let mut extra = Vec::new();
         for path in files {
             let path = path.as_ref();
-            let text = std::fs::read_to_string(path).map_err(|source| ThresholdsError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let preset = PRESETS.iter().find(|(name, _)| path == Path::new(name));
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && preset.is_some() => {
+                    preset.map(|(_, text)| text.to_string()).unwrap_or_default()
+                }
+                Err(source) => {
+                    return Err(ThresholdsError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
+            };
             extra.push((path.display().to_string(), text));
         }
         Self::layered(&extra)
     }
 
-    fn layered(extra: &[(String, String)]) -> Result<Self, ThresholdsError> {
+    pub(crate) fn layered(extra: &[(String, String)]) -> Result<Self, ThresholdsError> {
         let mut merged = Table::new();
         let built_in = BUILT_IN
             .iter()

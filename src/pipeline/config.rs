@@ -245,13 +245,7 @@ impl Pipeline {
         let files: Vec<PathBuf> = raw
             .thresholds
             .iter()
-            .map(|f| {
-                if Path::new(f).is_absolute() {
-                    PathBuf::from(f)
-                } else {
-                    base_dir.join(f)
-                }
-            })
+            .map(|f| crate::filter::thresholds::resolve_file(&base_dir, f))
             .collect();
         let thresholds =
             Thresholds::with_files(&files).map_err(|e| top_error("thresholds", e.to_string()))?;

@@ -34,8 +34,9 @@ pub struct FilterArgs {
         value_name = "RULES"
     )]
     rules: Vec<String>,
-    /// Thresholds file laid over the built-in per-language settings (repeatable).
-    #[arg(long, value_name = "FILE")]
+    /// Thresholds file laid over the built-in per-language settings (repeatable), or the
+    /// preset `published`: the published Gopher, C4 and FineWeb values where glmkit's differ.
+    #[arg(long, value_name = "FILE|PRESET")]
     thresholds: Vec<PathBuf>,
     /// Normalize the text first (NFC, control characters, whitespace, line endings).
     #[arg(long)]

@@ -26,28 +26,50 @@ pub struct GopherRepetitionConfig {
     pub dup_min_words: usize,
     /// `[n, max]`: the most frequent n-gram of words may cover at most `max` of the text.
     pub top_n_grams: Vec<(usize, f64)>,
+    /// The most frequent n-gram counts only when it occurs at least this often. 1 is
+    /// datatrove's reading: where no n-gram repeats, the text's first n-gram counts once, so a
+    /// short text that repeats nothing can fail a repetition rule; 2 counts repeats only.
+    pub top_n_grams_min_count: u32,
+    /// Leave the repeats of a line that the duplicate line rules count (those with at least
+    /// `dup_min_words` words) out of the n-gram rules, so that one repetition is judged once,
+    /// by the line rules. false counts them again in every n-gram, as published.
+    pub n_grams_skip_repeated_lines: bool,
     /// `[n, max]`: characters of n-grams seen before may cover at most `max` of the text.
     pub dup_n_grams: Vec<(usize, f64)>,
 }
 
 pub struct GopherRepetition;
 
-/// (number of elements, those that repeat an earlier one and have at least `min_words` words,
-/// their characters).
+/// The elements of a text that repeat an earlier one, as Gopher's duplicate line and
+/// paragraph rules count them.
+pub(crate) struct Duplicates<'a> {
+    /// Elements seen.
+    pub total: usize,
+    /// The repeats (in order) that have at least `min_words` words.
+    pub repeats: Vec<&'a str>,
+    /// Their characters.
+    pub chars: usize,
+}
+
+/// Counts the elements that repeat an earlier one and have at least `min_words` words.
 pub(crate) fn duplicates<'a>(
     elements: impl Iterator<Item = &'a str>,
     min_words: usize,
-) -> (usize, usize, usize) {
+) -> Duplicates<'a> {
     let mut seen: HashSet<&str, StrHashBuilder> = HashSet::default();
-    let (mut total, mut dups, mut dup_chars) = (0, 0, 0);
+    let mut found = Duplicates {
+        total: 0,
+        repeats: Vec::new(),
+        chars: 0,
+    };
     for e in elements {
-        total += 1;
+        found.total += 1;
         if !seen.insert(e) && (min_words <= 1 || content_word_count(e) >= min_words) {
-            dups += 1;
-            dup_chars += e.chars().count();
+            found.repeats.push(e);
+            found.chars += e.chars().count();
         }
     }
-    (total, dups, dup_chars)
+    found
 }
 
 /// Words of a text as the n-gram rules need them: a hash per word and prefix sums of their
@@ -59,16 +81,63 @@ struct HashedWords {
 }
 
 impl HashedWords {
+    /// The words of a text, leaving out those inside `skipped` (subslices of the text, in
+    /// order). Each skipped stretch becomes a break that no n-gram repeats across.
+    fn skipping(text: &str, words: &[&str], skipped: &[&str]) -> Self {
+        if skipped.is_empty() {
+            return HashedWords::new(words);
+        }
+        let offset = |s: &str| s.as_ptr() as usize - text.as_ptr() as usize;
+        let mut kept: Vec<Option<&str>> = Vec::with_capacity(words.len());
+        let mut skip = skipped
+            .iter()
+            .map(|s| (offset(s), offset(s) + s.len()))
+            .peekable();
+        for &word in words {
+            let at = offset(word);
+            while skip.peek().is_some_and(|&(_, end)| end <= at) {
+                skip.next();
+                kept.push(None);
+            }
+            match skip.peek() {
+                Some(&(start, _)) if start <= at => {}
+                _ => kept.push(Some(word)),
+            }
+        }
+        let mut breaks = 0u64;
+        let mut chars_before = Vec::with_capacity(kept.len() + 1);
+        let mut hashes = Vec::with_capacity(kept.len());
+        let mut total = 0;
+        chars_before.push(0);
+        for word in kept {
+            match word {
+                Some(w) => {
+                    total += char_len(w);
+                    hashes.push(xxh3_64(w.as_bytes()));
+                }
+                None => {
+                    // A hash no word has (up to 64-bit collisions) and no other break shares.
+                    breaks += 1;
+                    hashes.push(xxhash_rust::xxh3::xxh3_64_with_seed(
+                        &breaks.to_le_bytes(),
+                        BREAK_SEED,
+                    ));
+                }
+            }
+            chars_before.push(total);
+        }
+        HashedWords {
+            hashes,
+            chars_before,
+        }
+    }
+
     fn new(words: &[&str]) -> Self {
         let mut chars_before = Vec::with_capacity(words.len() + 1);
         let mut total = 0;
         chars_before.push(0);
         for w in words {
-            total += if w.is_ascii() {
-                w.len()
-            } else {
-                w.chars().count()
-            };
+            total += char_len(w);
             chars_before.push(total);
         }
         HashedWords {
@@ -84,6 +153,16 @@ impl HashedWords {
     /// Characters of words `i..i + n`.
     fn chars(&self, i: usize, n: usize) -> usize {
         self.chars_before[i + n] - self.chars_before[i]
+    }
+}
+
+const BREAK_SEED: u64 = 0x6272_6561_6b00_0001;
+
+fn char_len(word: &str) -> usize {
+    if word.is_ascii() {
+        word.len()
+    } else {
+        word.chars().count()
     }
 }
 
@@ -187,7 +266,8 @@ impl<'w> NGramScan<'w> {
     /// Characters of the most frequent n-gram (joined by spaces) times its count, as datatrove's
     /// `find_top_duplicate` computes it: the n-gram with the highest count, ties going to the
     /// one seen first (`Counter.most_common(1)`), not the n-gram with the largest product.
-    fn top_chars(&mut self, n: usize) -> usize {
+    /// 0 when that n-gram occurs fewer than `min_count` times.
+    fn top_chars(&mut self, n: usize, min_count: u32) -> usize {
         self.go_to(n);
         if n == 0 || self.words.len() < n {
             return 0;
@@ -201,6 +281,9 @@ impl<'w> NGramScan<'w> {
             .filter(|&(count, _)| count > 1)
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
             .unwrap_or((1, 0));
+        if count < min_count {
+            return 0;
+        }
         count as usize * (self.words.chars(first as usize, n) + n - 1)
     }
 
@@ -237,13 +320,12 @@ impl QualityRule for GopherRepetition {
         let cfg = &profile.gopher_repetition;
         let text = analysis.text();
         let text_chars = analysis.chars();
-        let (n_paras, dup_paras, dup_para_chars) =
-            duplicates(paragraphs(text.trim()).into_iter(), cfg.dup_min_words);
-        let value = ratio(dup_paras, n_paras);
+        let paras = duplicates(paragraphs(text.trim()).into_iter(), cfg.dup_min_words);
+        let value = ratio(paras.repeats.len(), paras.total);
         if value > cfg.dup_para_frac {
             return Err(Failure::new("dup_para_frac", value, cfg.dup_para_frac));
         }
-        let value = ratio(dup_para_chars, text_chars);
+        let value = ratio(paras.chars, text_chars);
         if value > cfg.dup_para_char_frac {
             return Err(Failure::new(
                 "dup_para_char_frac",
@@ -251,15 +333,15 @@ impl QualityRule for GopherRepetition {
                 cfg.dup_para_char_frac,
             ));
         }
-        let (n_lines, dup_lines, dup_line_chars) = duplicates(
+        let lines = duplicates(
             analysis.pieces().iter().copied().filter(|l| !l.is_empty()),
             cfg.dup_min_words,
         );
-        let value = ratio(dup_lines, n_lines);
+        let value = ratio(lines.repeats.len(), lines.total);
         if value > cfg.dup_line_frac {
             return Err(Failure::new("dup_line_frac", value, cfg.dup_line_frac));
         }
-        let value = ratio(dup_line_chars, text_chars);
+        let value = ratio(lines.chars, text_chars);
         if value > cfg.dup_line_char_frac {
             return Err(Failure::new(
                 "dup_line_char_frac",
@@ -267,10 +349,15 @@ impl QualityRule for GopherRepetition {
                 cfg.dup_line_char_frac,
             ));
         }
-        let words = HashedWords::new(analysis.words());
+        let skipped: &[&str] = if cfg.n_grams_skip_repeated_lines {
+            &lines.repeats
+        } else {
+            &[]
+        };
+        let words = HashedWords::skipping(text, analysis.words(), skipped);
         let mut scan = NGramScan::new(&words);
         for &(n, max) in &cfg.top_n_grams {
-            let value = ratio(scan.top_chars(n), text_chars);
+            let value = ratio(scan.top_chars(n, cfg.top_n_grams_min_count), text_chars);
             if value > max {
                 return Err(Failure::new(top_reason(n), value, max));
             }
@@ -334,7 +421,7 @@ mod tests {
     use super::*;
 
     fn top(words: &[&str], n: usize) -> usize {
-        NGramScan::new(&HashedWords::new(words)).top_chars(n)
+        NGramScan::new(&HashedWords::new(words)).top_chars(n, 1)
     }
 
     fn dup(words: &[&str], n: usize) -> usize {
@@ -354,8 +441,12 @@ mod tests {
         // Equal counts: the n-gram seen first.
         assert_eq!(top(&["bb", "a", "a", "bb"], 1), 4);
         assert_eq!(top(&["a", "bb", "bb", "a"], 1), 2);
-        // No n-gram repeats: the first one, once.
+        // No n-gram repeats: the first one, once; nothing when only repeats count.
         assert_eq!(top(&["a", "bb", "c", "dd"], 2), 4);
+        let no_repeat = HashedWords::new(&["a", "bb", "c", "dd"]);
+        assert_eq!(NGramScan::new(&no_repeat).top_chars(2, 2), 0);
+        let repeat = HashedWords::new(&["a", "bb", "a", "bb"]);
+        assert_eq!(NGramScan::new(&repeat).top_chars(2, 2), 8);
         assert_eq!(top(&["a"], 2), 0);
         assert_eq!(dup(&["a"], 2), 0);
     }
@@ -408,10 +499,80 @@ mod tests {
                 // Out of order on purpose: the scan starts again when n goes down.
                 for n in [2, 3, 4, 1, 5, 6, 7, 8, 9, 10, 3] {
                     let (top, repeated) = reference(&words, n);
-                    assert_eq!(scan.top_chars(n), top, "top, n={n} {words:?}");
+                    assert_eq!(scan.top_chars(n, 1), top, "top, n={n} {words:?}");
                     assert_eq!(scan.duplicate_chars(n), repeated, "dup, n={n} {words:?}");
                 }
             }
         }
+    }
+
+    /// The built-in English settings with `extra` (TOML) laid over them.
+    fn english_with(extra: &str) -> crate::filter::Thresholds {
+        crate::filter::Thresholds::layered(&[("test".into(), extra.into())]).unwrap()
+    }
+
+    fn check(text: &str, thresholds: &crate::filter::Thresholds) -> Result<(), Failure> {
+        GopherRepetition.check_analyzed(&TextAnalysis::new(text), thresholds.for_lang(Some("en")))
+    }
+
+    #[test]
+    fn a_repeated_line_is_judged_by_the_line_rules_alone() {
+        // A quotation file: every quotation is followed by the same 10-word attribution. Its
+        // repeats are 5 of 30 lines and under 20 % of the characters, so the duplicate line
+        // rules let it pass, but the attribution's repeated n-grams cover more than allowed.
+
+        let quotes = [
+            "Time is an illusion, and lunchtime doubly so, said the man\nwho had seen both kinds of clock and trusted neither of them\nwhen the bar was about to close on a Thursday\\nand the band had gone home without their drums",
+            "The ships hung in the sky in much the same way\nthat bricks do not, which surprised everyone who looked up\nfrom the village green that morning in early spring\\nto find the weather forecast badly out of date",
+            "For a moment, nothing happened, and then, after a second\nor so, nothing continued to happen in exactly the manner\nthat the committee had predicted at its last meeting\\nover a long lunch paid for by somebody else",
+            "He felt that his whole life was some kind of dream\nand he sometimes wondered whose it was and whether\nthey were enjoying it more than he was at present\\nor had simply left it running by mistake",
+            "The story so far begins with the creation of the universe\nwhich made a lot of people very angry and was widely\nregarded as a bad move by most of those consulted\\nincluding several who had not yet been born",
+            "Far out in the uncharted backwaters of the western spiral\narm of the galaxy lies a small unregarded yellow sun\nthat nobody in the local cluster has bothered to visit\\nsince the tea shop on its third planet closed",
+        ];
+        let attribution = "-- Douglas Adams, The Hitchhiker's Guide to the Galaxy, 1979";
+        let text: String = quotes
+            .iter()
+            .map(|q| format!("{q}\n{attribution}\n"))
+            .collect();
+        let published =
+            english_with("[default.gopher_repetition]\nn_grams_skip_repeated_lines = false\n");
+        let failure = check(&text, &published).unwrap_err();
+        assert!(failure.reason.starts_with("duplicated_"), "{failure:?}");
+        assert_eq!(check(&text, &english_with("")), Ok(()));
+        // Repeats inside lines that differ are still n-gram repeats.
+        let inline: String = quotes
+            .iter()
+            .enumerate()
+            .map(|(i, q)| format!("{q} ({i}) {attribution}\n"))
+            .collect();
+        let failure = check(&inline, &english_with("")).unwrap_err();
+        assert!(failure.reason.starts_with("duplicated_"), "{failure:?}");
+    }
+
+    #[test]
+    fn skipped_lines_break_the_ngrams_around_them() {
+        let text = "a b c\nrepeated line of words\nd e f\nrepeated line of words\ng h\n";
+        let analysis = TextAnalysis::new(text);
+        let at = text.rfind("repeated").unwrap();
+        let repeat = &text[at..at + "repeated line of words".len()];
+        let words = HashedWords::skipping(text, analysis.words(), &[repeat]);
+        // a b c repeated line of words d e f <break> g h
+        assert_eq!(words.len(), 13);
+        assert_eq!(words.chars(0, 13), "abcrepeatedlineofwordsdefgh".len());
+        let mut scan = NGramScan::new(&words);
+        assert_eq!(scan.duplicate_chars(2), 0);
+        // Without the skip the second copy repeats every 2-gram of the first.
+        let whole = HashedWords::new(analysis.words());
+        assert!(NGramScan::new(&whole).duplicate_chars(2) > 0);
+    }
+
+    #[test]
+    fn a_text_that_repeats_nothing_has_no_top_ngram() {
+        // Nine words, none repeated: datatrove's reading counts the first 2-gram (over 20 % of
+        // the characters) as the most frequent one.
+        let text = "Settings let you hide parts of the desktop today.";
+        let datatrove = english_with("[default.gopher_repetition]\ntop_n_grams_min_count = 1\n");
+        assert_eq!(check(text, &datatrove).unwrap_err().reason, "top_2_gram");
+        assert_eq!(check(text, &english_with("")), Ok(()));
     }
 }
