@@ -12,10 +12,11 @@
 //! min_num_sentences = 3
 //! ```
 //!
-//! Files are layered: glmkit's built-in files (`data/thresholds/`: the published defaults in
-//! `default.toml`, then one file per language), then any `--thresholds FILE` in order. A later
+//! Files are layered: glmkit's built-in files (`data/thresholds/`: the defaults for every
+//! language in `default.toml`, the published values with glmkit's changes marked, then one
+//! file per language), then any `--thresholds FILE` (or preset, [`PRESETS`]) in order. A later
 //! file only needs the keys it changes. The settings for language `xx` are `default` with
-//! `xx` laid over it, so a language without a file gets the published defaults.
+//! `xx` laid over it, so a language without a file gets `default`.
 
 use super::rules::{
     C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
