@@ -1,7 +1,10 @@
 //! Gopher repetition rules (Rae et al. 2021, table A1), as datatrove's `GopherRepetitionFilter`
 //! implements them: duplicate paragraphs and lines (by count and by characters), the share of
 //! the most frequent 2-4-gram, and the share of characters in repeated 5-10-grams. All
-//! character fractions are of the whole text, as in datatrove.
+//! character fractions are of the whole text, as in datatrove. Three settings can depart from
+//! datatrove (default.toml explains glmkit's defaults): `dup_min_words` (short repeated lines
+//! are structure), `n_grams_skip_repeated_lines` (a repeated line is judged by the line rules
+//! only) and `top_n_grams_min_count` (an n-gram that occurs once is no repetition).
 
 use super::{ratio, Failure, QualityRule};
 use crate::filter::analysis::{StrHashBuilder, TextAnalysis};
