@@ -257,3 +257,59 @@ fn an_unknown_thresholds_file_names_the_presets() {
         "{stderr}"
     );
 }
+
+/// Every file under `dir`, by path relative to it, with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn one_step_for_all_rules_counts_and_records_as_one_step_per_rule() {
+    // `glmkit filter` runs the rules as one step on a shared analysis; the example pipeline
+    // runs the same steps one per rule. Records, counts and markers must be the same bytes.
+    let inputs = [
+        fixture("filter/clean.jsonl.zst"),
+        fixture("filter/noisy.jsonl.zst"),
+    ];
+    let one = tempfile::tempdir().unwrap();
+    let status = glmkit()
+        .args(["filter", "-q", "--normalize", "-o"])
+        .arg(one.path())
+        .args(&inputs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let per_rule = tempfile::tempdir().unwrap();
+    let status = glmkit()
+        .args(["run", "-q"])
+        .arg(fixture("pipelines/filter.toml"))
+        .args(&inputs)
+        .arg("-o")
+        .arg(per_rule.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let s = stats(one.path());
+    for rule in ["encoding", "gopher_repetition", "gopher_quality", "c4", "fineweb"] {
+        assert!(s["by_step"][rule]["seen"].as_u64().unwrap() > 0, "{rule}: {s}");
+    }
+    assert!(s["by_step"].get("quality").is_none(), "{s}");
+    let (a, b) = (tree(one.path()), tree(per_rule.path()));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (path, bytes) in &a {
+        assert!(bytes == &b[path], "{} differs", path.display());
+    }
+}

@@ -182,11 +182,16 @@ pub fn filter_steps(options: &FilterOptions) -> Result<Vec<Box<dyn Step>>, Filte
     steps.push(Box::new(LangIdStep::new(&options.langid)?));
     if !options.rules.is_empty() {
         let thresholds = Arc::new(Thresholds::with_files(&options.threshold_files)?);
-        for name in &options.rules {
-            let rule =
-                rules::rule_by_name(name).ok_or_else(|| FilterError::UnknownRule(name.clone()))?;
-            steps.push(Box::new(RuleStep::new(rule, thresholds.clone())));
-        }
+        let rules = options
+            .rules
+            .iter()
+            .map(|name| {
+                rules::rule_by_name(name).ok_or_else(|| FilterError::UnknownRule(name.clone()))
+            })
+            .collect::<Result<_, _>>()?;
+        // One step for all the rules: they share one analysis of each document, and the run
+        // still counts each rule as a step of its own.
+        steps.push(Box::new(rules::RuleSetStep::new(rules, thresholds)));
     }
     Ok(steps)
 }

@@ -9,7 +9,7 @@
 //! and every parallel map keeps its input order.
 
 use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
-use super::{Rejection, Stats, Step, Verdict};
+use super::{Rejection, Stats, Step, StepStats, Verdict};
 use crate::corpus::{
     decode_json_line, parquet_column_types, read_id_text, ColumnTypes, CorpusError, CorpusReader,
     Document, Encoded, Format, InputFile, PartLimits, PartWriter, Raw, ReadOptions, Record, Source,
@@ -474,8 +474,7 @@ fn run_batch(
     }
     let mut removed: Vec<(usize, Document, Rejection)> = Vec::new();
     for step in steps {
-        let step_stats = stats.by_step.entry(step.name().to_string()).or_default();
-        step_stats.seen += live.len() as u64;
+        let seen = live.len() as u64;
         let (positions, mut docs): (Vec<usize>, Vec<Document>) = live.into_iter().unzip();
         let verdicts = step.apply_batch(&mut docs);
         assert_eq!(
@@ -484,16 +483,20 @@ fn run_batch(
             "step `{}` returned a verdict per document",
             step.name()
         );
+        let first_removed = removed.len();
         live = Vec::with_capacity(docs.len());
         for ((position, doc), verdict) in positions.into_iter().zip(docs).zip(verdicts) {
             match verdict {
                 Verdict::Keep => live.push((position, doc)),
-                Verdict::Reject(rejection) => {
-                    step_stats.rejected += 1;
-                    removed.push((position, doc, rejection));
-                }
+                Verdict::Reject(rejection) => removed.push((position, doc, rejection)),
             }
         }
+        count_step(
+            &mut stats.by_step,
+            step.as_ref(),
+            seen,
+            &removed[first_removed..],
+        );
     }
     removed.sort_by_key(|(position, ..)| *position);
     stats.kept += live.len() as u64;
@@ -551,6 +554,43 @@ fn run_batch(
 /// A JSON object line as read (a record without a `glmkit` field), with the rejection added
 /// as its last field: `"glmkit": {"step", "reason", "details"}`, as annotating the decoded
 /// record would add it.
+/// Adds one batch of a step to the run's counts: `seen` documents reached it and `removed`
+/// are its rejections. A step counted under several parts ([`Step::counted_as`]) is counted
+/// part by part, each rejection under the part it names, each part seeing what the parts
+/// before it kept.
+fn count_step(
+    by_step: &mut std::collections::BTreeMap<String, StepStats>,
+    step: &dyn Step,
+    seen: u64,
+    removed: &[(usize, Document, Rejection)],
+) {
+    let mut parts = step.counted_as();
+    if parts.is_empty() {
+        parts.push(step.name().to_string());
+    }
+    if let [only] = parts.as_slice() {
+        let counts = by_step.entry(only.clone()).or_default();
+        counts.seen += seen;
+        counts.rejected += removed.len() as u64;
+        return;
+    }
+    let mut remaining = seen;
+    for part in &parts {
+        let rejected = removed.iter().filter(|(_, _, r)| &r.step == part).count() as u64;
+        let counts = by_step.entry(part.clone()).or_default();
+        counts.seen += remaining;
+        counts.rejected += rejected;
+        remaining -= rejected;
+    }
+    let counted = seen - remaining;
+    assert_eq!(
+        counted,
+        removed.len() as u64,
+        "every rejection of step `{}` names one of its parts {parts:?}",
+        step.name()
+    );
+}
+
 fn with_rejection(mut line: Vec<u8>, rejection: Rejection) -> Vec<u8> {
     line.truncate(line.iter().rposition(|&b| b == b'}').unwrap_or(line.len()));
     line.extend_from_slice(format!(",\"{ANNOTATION_KEY}\":").as_bytes());

@@ -75,6 +75,14 @@ pub trait Step: Send + Sync {
     fn only_decides(&self) -> bool {
         false
     }
+
+    /// The names the run counts this step under in `stats.json`: the step's own name, or, for
+    /// a step made of parts that run in order and each may reject (the `quality` step's rules),
+    /// each part, counted as if it were a step of its own: a part sees the documents the parts
+    /// before it kept. Each rejection of such a step names its part ([`Rejection::step`]).
+    fn counted_as(&self) -> Vec<String> {
+        vec![self.name().to_string()]
+    }
 }
 
 /// Where a corpus-wide step finds the documents that reach it, and where it may keep files.

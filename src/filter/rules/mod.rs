@@ -119,8 +119,9 @@ impl Step for RuleStep {
 
 /// Several quality rules as one pipeline step (kind `quality`): the rules run in order on one
 /// shared analysis of each document (one word split, ...) and the first that fails removes it,
-/// recorded as [`RuleStep`] records it (the rule as the step). The run's counts name this step
-/// `quality`, not each rule.
+/// recorded as [`RuleStep`] records it (the rule as the step). The run counts each rule as if
+/// it were a step of its own, so a run gives the same records and counts as with one step per
+/// rule, in less time.
 pub struct RuleSetStep {
     rules: Vec<Box<dyn QualityRule>>,
     thresholds: Arc<Thresholds>,
@@ -135,6 +136,10 @@ impl RuleSetStep {
 impl Step for RuleSetStep {
     fn name(&self) -> &str {
         "quality"
+    }
+
+    fn counted_as(&self) -> Vec<String> {
+        self.rules.iter().map(|r| r.name().to_string()).collect()
     }
 
     fn apply(&self, doc: &mut Document) -> Verdict {
