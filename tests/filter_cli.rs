@@ -303,8 +303,17 @@ fn one_step_for_all_rules_counts_and_records_as_one_step_per_rule() {
         .unwrap();
     assert!(status.success());
     let s = stats(one.path());
-    for rule in ["encoding", "gopher_repetition", "gopher_quality", "c4", "fineweb"] {
-        assert!(s["by_step"][rule]["seen"].as_u64().unwrap() > 0, "{rule}: {s}");
+    for rule in [
+        "encoding",
+        "gopher_repetition",
+        "gopher_quality",
+        "c4",
+        "fineweb",
+    ] {
+        assert!(
+            s["by_step"][rule]["seen"].as_u64().unwrap() > 0,
+            "{rule}: {s}"
+        );
     }
     assert!(s["by_step"].get("quality").is_none(), "{s}");
     let (a, b) = (tree(one.path()), tree(per_rule.path()));
