@@ -216,4 +216,42 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("c5"), "{e}");
     }
+
+    #[test]
+    fn a_pipeline_names_a_thresholds_preset_as_it_would_a_file() {
+        let p =
+            parse("thresholds = [\"published\"]\n[[step]]\nkind = \"gopher_quality\"\n").unwrap();
+        assert_eq!(p.steps[0].name(), "gopher_quality");
+        let step = "[[step]]\nkind = \"c4\"\nthresholds = [\"published\"]\n";
+        assert!(parse(step).is_ok());
+        let e = parse("thresholds = [\"publisher\"]\n[[step]]\nkind = \"c4\"\n")
+            .err()
+            .unwrap();
+        let message = e.to_string();
+        assert!(
+            message.contains("publisher") && message.contains("preset: published"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_published_preset_sets_the_published_values() {
+        let built_in = super::Thresholds::built_in();
+        let published = super::Thresholds::with_files(&["published"]).unwrap();
+        let (ours, theirs) = (
+            built_in.for_lang(Some("en")),
+            published.for_lang(Some("en")),
+        );
+        assert_eq!(ours.gopher_quality.min_doc_words, 10);
+        assert_eq!(theirs.gopher_quality.min_doc_words, 50);
+        assert_eq!(theirs.c4.min_num_sentences, 5);
+        assert!(!theirs.gopher_repetition.n_grams_skip_repeated_lines);
+        assert_eq!(theirs.gopher_repetition.top_n_grams_min_count, 1);
+        assert_eq!(theirs.fineweb.char_duplicates_ratio, 0.01);
+        // Chinese counts characters: the published 50 words are 85 of them.
+        let zh = published.for_lang(Some("zh"));
+        assert_eq!(zh.gopher_quality.min_doc_words, 85);
+        // What the published rules leave to each language stays the language's own.
+        assert_eq!(zh.stop_words, built_in.for_lang(Some("zh")).stop_words);
+    }
 }
