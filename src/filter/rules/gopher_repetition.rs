@@ -578,4 +578,49 @@ mod tests {
         assert_eq!(check(text, &datatrove).unwrap_err().reason, "top_2_gram");
         assert_eq!(check(text, &english_with("")), Ok(()));
     }
+
+    #[test]
+    fn skipping_changes_nothing_where_no_line_repeats_and_never_panics() {
+        let pieces = [
+            "a b c d",
+            "é ü ø",
+            "字 字",
+            "x",
+            "",
+            " ",
+            "--",
+            "a b c d e f",
+            "\r",
+        ];
+        let published =
+            english_with("[default.gopher_repetition]\nn_grams_skip_repeated_lines = false\n");
+        let ours = english_with("");
+        let mut state = 7u64;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize % n
+        };
+        for _ in 0..2000 {
+            let lines: Vec<String> = (0..next(12))
+                .map(|_| {
+                    (0..1 + next(3))
+                        .map(|_| pieces[next(pieces.len())])
+                        .collect()
+                })
+                .collect();
+            let text = lines.join(if next(2) == 0 { "\n" } else { "\n\n" });
+            let analysis = TextAnalysis::new(&text);
+            let skip = check(&text, &ours);
+            let repeats = duplicates(
+                analysis.pieces().iter().copied().filter(|l| !l.is_empty()),
+                ours.for_lang(Some("en")).gopher_repetition.dup_min_words,
+            )
+            .repeats;
+            if repeats.is_empty() {
+                assert_eq!(skip, check(&text, &published), "{text:?}");
+            }
+        }
+    }
 }
