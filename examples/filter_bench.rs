@@ -4,9 +4,11 @@
 //! of one pass over the documents, the steadier figure on a shared machine. The Python peers
 //! are timed the same way by scripts/filter/bench_peers.py.
 //!
-//! cargo run --release --example filter_bench -- [--runs N] [--only TEXT] FILE.jsonl.zst...
+//! cargo run --release --example filter_bench -- [--runs N] [--only TEXT] [--thresholds FILE]
+//!     FILE.jsonl.zst...
 //!
-//! `--only TEXT` runs only the tasks whose name contains TEXT.
+//! `--only TEXT` runs only the tasks whose name contains TEXT; `--thresholds` (a file or
+//! preset) is laid over the built-in settings.
 
 use glmkit::filter::rules::{first_failure, rule_by_name, QualityRule};
 use glmkit::filter::{LanguageIdentifier, TextAnalysis, Thresholds, DEFAULT_RULES};
@@ -31,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     };
     let runs = option("--runs").map_or(Ok(5), |r| r.parse())?;
     let only = option("--only");
+    let threshold_files: Vec<String> = option("--thresholds").into_iter().collect();
     let mut texts = Vec::new();
     for path in &args {
         let reader = BufReader::new(zstd::Decoder::new(std::fs::File::open(path)?)?);
@@ -46,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         only,
     };
     let identifier = LanguageIdentifier::default_languages();
-    let thresholds = Thresholds::built_in();
+    let thresholds = Thresholds::with_files(&threshold_files)?;
     let by_name = |names: &[&str]| -> Vec<Box<dyn QualityRule>> {
         names.iter().map(|n| rule_by_name(n).unwrap()).collect()
     };
@@ -82,8 +85,8 @@ fn main() -> anyhow::Result<()> {
         || {
             docs()
                 .map(|(t, l)| {
-                    let analysis = TextAnalysis::new(t);
                     let profile = thresholds.for_lang(*l);
+                    let analysis = TextAnalysis::for_profile(t, profile);
                     rules
                         .iter()
                         .filter(|r| r.check_analyzed(&analysis, profile).is_err())
@@ -127,7 +130,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|t| {
                     let lang = identifier.identify(t).map(|f| f.lang);
                     let profile = thresholds.for_lang(lang);
-                    let analysis = TextAnalysis::new(t);
+                    let analysis = TextAnalysis::for_profile(t, profile);
                     rules
                         .iter()
                         .filter(|r| r.check_analyzed(&analysis, profile).is_err())

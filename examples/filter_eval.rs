@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
                 "glmkit_lang": lang,
                 "glmkit_score": found.as_ref().map(|f| f.score),
             });
-            let analysis = TextAnalysis::new(text);
+            let analysis = TextAnalysis::for_profile(text, profile);
             for rule in &rules {
                 let result = match rule.check_analyzed(&analysis, profile) {
                     Ok(()) => Value::Null,

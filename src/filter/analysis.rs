@@ -2,13 +2,15 @@
 //! character and newline counts), each worked out once, on first use, and shared by the rules
 //! that check the document.
 
-use super::words::for_each_word;
+use super::thresholds::Profile;
+use super::words::{for_each_word_segmented, Segmenter};
 use std::cell::OnceCell;
 
 /// A text and what the quality rules share about it. Made per document and thread; the rules
 /// that check the document read it in turn.
 pub struct TextAnalysis<'a> {
     text: &'a str,
+    segmenter: Segmenter,
     words: OnceCell<Vec<&'a str>>,
     pieces: OnceCell<Vec<&'a str>>,
     chars: OnceCell<usize>,
@@ -16,9 +18,20 @@ pub struct TextAnalysis<'a> {
 }
 
 impl<'a> TextAnalysis<'a> {
+    /// The analysis with words split a character a word in Han text.
     pub fn new(text: &'a str) -> Self {
+        Self::with_segmenter(text, Segmenter::Characters)
+    }
+
+    /// The analysis with words split as the language's settings say.
+    pub fn for_profile(text: &'a str, profile: &Profile) -> Self {
+        Self::with_segmenter(text, profile.segmenter)
+    }
+
+    pub fn with_segmenter(text: &'a str, segmenter: Segmenter) -> Self {
         TextAnalysis {
             text,
+            segmenter,
             words: OnceCell::new(),
             pieces: OnceCell::new(),
             chars: OnceCell::new(),
@@ -30,11 +43,11 @@ impl<'a> TextAnalysis<'a> {
         self.text
     }
 
-    /// The words, as [`super::words::words`] splits them.
+    /// The words, as [`super::words::words`] splits them, Han text split by the segmenter.
     pub fn words(&self) -> &[&'a str] {
         self.words.get_or_init(|| {
             let mut out = Vec::with_capacity(self.text.len() / 5 + 1);
-            for_each_word(self.text, |w| out.push(w));
+            for_each_word_segmented(self.text, self.segmenter, |w| out.push(w));
             out
         })
     }

@@ -254,4 +254,30 @@ mod tests {
         // What the published rules leave to each language stays the language's own.
         assert_eq!(zh.stop_words, built_in.for_lang(Some("zh")).stop_words);
     }
+
+    #[test]
+    fn the_jieba_preset_segments_chinese_only() {
+        use super::words::Segmenter;
+        let built_in = super::Thresholds::built_in();
+        let jieba = super::Thresholds::with_files(&["zh-jieba"]).unwrap();
+        assert_eq!(
+            built_in.for_lang(Some("zh")).segmenter,
+            Segmenter::Characters
+        );
+        assert_eq!(jieba.for_lang(Some("zh")).segmenter, Segmenter::Jieba);
+        assert_eq!(jieba.for_lang(Some("ja")).segmenter, Segmenter::Characters);
+        let text = "系统默认的资源保存在配置文件中，应用程序启动时读取这些资源。";
+        let words = |t: &super::Thresholds| {
+            super::TextAnalysis::for_profile(text, t.for_lang(Some("zh")))
+                .words()
+                .len()
+        };
+        // A character a word, against jieba's words of about two characters.
+        assert!(
+            words(&jieba) * 3 < words(&built_in) * 2,
+            "{} {}",
+            words(&jieba),
+            words(&built_in)
+        );
+    }
 }

@@ -21,7 +21,7 @@
 use super::rules::{
     C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
 };
-use super::words::{is_alphanumeric, is_caseless_letter};
+use super::words::{is_alphanumeric, is_caseless_letter, Segmenter};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,10 +41,16 @@ const BUILT_IN: &[(&str, &str)] = built_in![
 
 /// Named settings files shipped in the binary, given to `--thresholds` by name instead of a
 /// path (a file of that name, if one exists, wins).
-pub const PRESETS: &[(&str, &str)] = &[(
-    "published",
-    include_str!("../../data/thresholds/presets/published.toml"),
-)];
+pub const PRESETS: &[(&str, &str)] = &[
+    (
+        "published",
+        include_str!("../../data/thresholds/presets/published.toml"),
+    ),
+    (
+        "zh-jieba",
+        include_str!("../../data/thresholds/presets/zh-jieba.toml"),
+    ),
+];
 
 /// A pipeline's `thresholds` entry as a path: relative to the pipeline's folder, or the bare
 /// name of a preset when no file of that name is there.
@@ -91,6 +97,9 @@ pub struct LanguageProfile {
     pub stop_words: Vec<String>,
     /// Characters that end a sentence (C4 sentences, C4 / FineWeb terminal punctuation).
     pub sentence_ends: Vec<char>,
+    /// How the Gopher rules split Han text into words (default: a character a word).
+    #[serde(default)]
+    pub segmenter: Segmenter,
     pub gopher_quality: GopherQualityConfig,
     pub gopher_repetition: GopherRepetitionConfig,
     pub c4: C4Config,

@@ -5,8 +5,32 @@
 //! segmentation the rules need for Chinese and Japanese: it needs no dictionary, is as fast as
 //! splitting on spaces, and gives counts that per-language thresholds can be set against
 //! (an average Chinese word is about 1.7 characters, so counts run about 1.7x a segmenter's).
+//! A language's `segmenter = "jieba"` setting cuts Han text with jieba instead, for the
+//! Gopher rules ([`Segmenter`]; docs/filter.md has the measured trade-off).
 
 use super::script::{script_of, Script};
+use serde::Deserialize;
+use std::sync::OnceLock;
+
+/// How the Gopher rules split text written without spaces into words (a language's
+/// `segmenter` setting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Segmenter {
+    /// Every Han, kana and Thai character is a word (see the module docs).
+    #[default]
+    Characters,
+    /// Runs of Han characters are cut into words by jieba's dictionary and HMM (the jieba-rs
+    /// crate: the segmenter FineWeb-2's Chinese settings were measured with); kana and Thai
+    /// stay one word a character.
+    Jieba,
+}
+
+/// jieba's dictionary, loaded once per process on first use (about 0.15 s).
+fn jieba() -> &'static jieba_rs::Jieba {
+    static JIEBA: OnceLock<jieba_rs::Jieba> = OnceLock::new();
+    JIEBA.get_or_init(jieba_rs::Jieba::new)
+}
 
 /// Splits text into words (see the module docs). Punctuation stays attached to a spaced word
 /// (`end.`) as with a whitespace split; between unspaced characters it forms its own word.
@@ -33,7 +57,16 @@ pub fn content_word_count(text: &str) -> usize {
 
 /// Calls `f` on each word, in order. One pass: bytes below U+0080 are tested as bytes, other
 /// characters decoded once.
-pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+pub fn for_each_word<'a>(text: &'a str, f: impl FnMut(&'a str)) {
+    for_each_word_segmented(text, Segmenter::Characters, f)
+}
+
+/// [`for_each_word`], with runs of Han characters split by `segmenter`.
+pub fn for_each_word_segmented<'a>(
+    text: &'a str,
+    segmenter: Segmenter,
+    mut f: impl FnMut(&'a str),
+) {
     let bytes = text.as_bytes();
     // Start of the spaced word being read, if any.
     let mut start = None;
@@ -59,6 +92,14 @@ pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
             if let Some(s) = start.take() {
                 f(&text[s..i]);
             }
+            if unspaced && segmenter == Segmenter::Jieba && script_of(c) == Some(Script::Han) {
+                let run = han_run(&text[i..]);
+                for token in jieba().cut(run, true) {
+                    f(token.word);
+                }
+                i += run.len();
+                continue;
+            }
             if unspaced {
                 f(&text[i..i + len]);
             }
@@ -70,6 +111,15 @@ pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     if let Some(s) = start {
         f(&text[s..]);
     }
+}
+
+/// The run of Han characters that `text` starts with.
+fn han_run(text: &str) -> &str {
+    let end = text
+        .char_indices()
+        .find(|&(_, c)| script_of(c) != Some(Script::Han))
+        .map_or(text.len(), |(i, _)| i);
+    &text[..end]
 }
 
 /// The white space of `char::is_whitespace` below U+0080.
@@ -176,6 +226,42 @@ mod tests {
             words("ファイルを削除"),
             ["フ", "ァ", "イ", "ル", "を", "削", "除"]
         );
+    }
+
+    fn jieba_words(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for_each_word_segmented(text, Segmenter::Jieba, |w| out.push(w));
+        out
+    }
+
+    #[test]
+    fn jieba_cuts_han_runs_into_words_and_leaves_the_rest_alone() {
+        let text = "大多数传统的 X 客户端程序，例如 xterm(1)，可以用一组标准的命令行选项来启动。";
+        let cut = jieba_words(text);
+        // Words of two and more characters, each a slice of the text.
+        for w in ["大多数", "传统", "客户端程序", "命令行", "选项", "启动"] {
+            assert!(cut.contains(&w), "{w} not in {cut:?}");
+        }
+        assert!(cut.contains(&"X") && cut.contains(&"xterm(1)，"), "{cut:?}");
+        let base = text.as_ptr() as usize;
+        for w in &cut {
+            let at = w.as_ptr() as usize - base;
+            assert_eq!(&text[at..at + w.len()], *w);
+        }
+        // In order, covering every character that is not white space.
+        let joined: String = cut.concat();
+        assert_eq!(joined, text.split_whitespace().collect::<String>());
+        // Kana, Thai and spaced text are split as without a segmenter (Han characters among
+        // kana are cut by jieba too: the setting is meant for Chinese only).
+        for other in [
+            "ファイルをけす",
+            "สวัสดี",
+            "The cat, the hat.",
+            "Ελληνικά κείμενα",
+        ] {
+            assert_eq!(jieba_words(other), words(other), "{other}");
+        }
+        assert!(jieba_words("").is_empty());
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub trait QualityRule: Send + Sync {
 
     /// Checks a text on its own.
     fn check(&self, text: &str, profile: &Profile) -> Result<(), Failure> {
-        self.check_analyzed(&TextAnalysis::new(text), profile)
+        self.check_analyzed(&TextAnalysis::for_profile(text, profile), profile)
     }
 }
 
@@ -60,7 +60,7 @@ pub fn first_failure<'r>(
     text: &str,
     profile: &Profile,
 ) -> Option<(&'r dyn QualityRule, Failure)> {
-    let analysis = TextAnalysis::new(text);
+    let analysis = TextAnalysis::for_profile(text, profile);
     rules.iter().find_map(|rule| {
         rule.check_analyzed(&analysis, profile)
             .err()
