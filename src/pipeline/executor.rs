@@ -551,9 +551,6 @@ fn run_batch(
     out
 }
 
-/// A JSON object line as read (a record without a `glmkit` field), with the rejection added
-/// as its last field: `"glmkit": {"step", "reason", "details"}`, as annotating the decoded
-/// record would add it.
 /// Adds one batch of a step to the run's counts: `seen` documents reached it and `removed`
 /// are its rejections. A step counted under several parts ([`Step::counted_as`]) is counted
 /// part by part, each rejection under the part it names, each part seeing what the parts
@@ -591,6 +588,9 @@ fn count_step(
     );
 }
 
+/// A JSON object line as read (a record without a `glmkit` field), with the rejection added
+/// as its last field: `"glmkit": {"step", "reason", "details"}`, as annotating the decoded
+/// record would add it.
 fn with_rejection(mut line: Vec<u8>, rejection: Rejection) -> Vec<u8> {
     line.truncate(line.iter().rposition(|&b| b == b'}').unwrap_or(line.len()));
     line.extend_from_slice(format!(",\"{ANNOTATION_KEY}\":").as_bytes());
