@@ -201,7 +201,8 @@ fn text_file_lines_match_train_from_files() {
         batch_bytes: 4096,
         ..Default::default()
     };
-    let (counts, _) = count_inputs(&files(&[path.clone()]), &options, &pre, None).unwrap();
+    let (counts, _) =
+        count_inputs(&files(std::slice::from_ref(&path)), &options, &pre, None).unwrap();
     let ours = to_tokenizer_json(&train(&counts, &c, pre.pattern()));
 
     let (mut tokenizer, mut trainer) = hf(pre.pattern(), &c);

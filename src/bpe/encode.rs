@@ -105,12 +105,9 @@ impl Encoder {
         // ranks[i]: rank of the pair (symbols[i], symbols[i + 1]), u32::MAX when not a merge.
         let rank_of = |l: u32, r: u32| self.merges.get(&pair(l, r)).map_or((u32::MAX, 0), |&x| x);
         let mut ranks: Vec<(u32, u32)> = symbols.windows(2).map(|w| rank_of(w[0], w[1])).collect();
-        loop {
-            let Some((i, &(rank, result))) =
-                ranks.iter().enumerate().min_by_key(|(i, (r, _))| (*r, *i))
-            else {
-                break;
-            };
+        while let Some((i, &(rank, result))) =
+            ranks.iter().enumerate().min_by_key(|(i, (r, _))| (*r, *i))
+        {
             if rank == u32::MAX {
                 break;
             }
