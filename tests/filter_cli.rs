@@ -38,6 +38,27 @@ fn records(dir: &Path) -> Vec<Value> {
     out
 }
 
+/// Runs `glmkit filter -q ARGS -o OUT INPUTS` and checks that it succeeded.
+fn filter_into(out: &Path, args: &[&str], inputs: &[String]) {
+    let status = glmkit()
+        .args(["filter", "-q"])
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .args(inputs)
+        .status()
+        .unwrap();
+    assert!(status.success(), "glmkit filter {args:?}");
+}
+
+/// The clean and noisy filter fixtures.
+fn both_fixtures() -> Vec<String> {
+    vec![
+        fixture("filter/clean.jsonl.zst"),
+        fixture("filter/noisy.jsonl.zst"),
+    ]
+}
+
 fn stats(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap()
 }
@@ -45,16 +66,7 @@ fn stats(dir: &Path) -> Value {
 #[test]
 fn filter_annotates_every_record_and_removes_junk() {
     let out = tempfile::tempdir().unwrap();
-    let status = glmkit()
-        .args(["filter", "-q", "--threads", "2", "-o"])
-        .arg(out.path())
-        .args([
-            fixture("filter/clean.jsonl.zst"),
-            fixture("filter/noisy.jsonl.zst"),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    filter_into(out.path(), &["--threads", "2"], &both_fixtures());
     let kept = records(&out.path().join("kept"));
     let rejected = records(&out.path().join("rejected"));
     let s = stats(out.path());
@@ -113,16 +125,11 @@ fn output_does_not_depend_on_thread_count() {
     let mut outputs = Vec::new();
     for threads in ["1", "2"] {
         let out = tempfile::tempdir().unwrap();
-        let status = glmkit()
-            .args(["filter", "-q", "--normalize", "--threads", threads, "-o"])
-            .arg(out.path())
-            .args([
-                fixture("filter/clean.jsonl.zst"),
-                fixture("filter/noisy.jsonl.zst"),
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        filter_into(
+            out.path(),
+            &["--normalize", "--threads", threads],
+            &both_fixtures(),
+        );
         let mut files = Vec::new();
         for sub in ["kept", "rejected"] {
             let mut names: Vec<PathBuf> = std::fs::read_dir(out.path().join(sub))
@@ -201,14 +208,7 @@ fn a_bad_pipeline_names_the_line_and_key() {
 /// Rejected records of `glmkit filter` on the clean fixture with extra arguments.
 fn filter_clean(extra: &[&str]) -> Vec<Value> {
     let out = tempfile::tempdir().unwrap();
-    let status = glmkit()
-        .args(["filter", "-q", "-o"])
-        .arg(out.path())
-        .args(extra)
-        .arg(fixture("filter/clean.jsonl.zst"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    filter_into(out.path(), extra, &[fixture("filter/clean.jsonl.zst")]);
     records(&out.path().join("rejected"))
 }
 
@@ -262,18 +262,9 @@ fn an_unknown_thresholds_file_names_the_presets() {
 fn one_step_for_all_rules_counts_and_records_as_one_step_per_rule() {
     // `glmkit filter` runs the rules as one step on a shared analysis; the example pipeline
     // runs the same steps one per rule. Records, counts and markers must be the same bytes.
-    let inputs = [
-        fixture("filter/clean.jsonl.zst"),
-        fixture("filter/noisy.jsonl.zst"),
-    ];
+    let inputs = both_fixtures();
     let one = tempfile::tempdir().unwrap();
-    let status = glmkit()
-        .args(["filter", "-q", "--normalize", "-o"])
-        .arg(one.path())
-        .args(&inputs)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    filter_into(one.path(), &["--normalize"], &inputs);
     let per_rule = tempfile::tempdir().unwrap();
     let status = glmkit()
         .args(["run", "-q"])
