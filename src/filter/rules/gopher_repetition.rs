@@ -91,62 +91,50 @@ impl HashedWords {
             return HashedWords::new(words);
         }
         let offset = |s: &str| s.as_ptr() as usize - text.as_ptr() as usize;
-        let mut kept: Vec<Option<&str>> = Vec::with_capacity(words.len());
         let mut skip = skipped
             .iter()
             .map(|s| (offset(s), offset(s) + s.len()))
             .peekable();
+        let mut out = HashedWords::with_capacity(words.len());
+        let mut breaks = 0u64;
         for &word in words {
             let at = offset(word);
             while skip.peek().is_some_and(|&(_, end)| end <= at) {
                 skip.next();
-                kept.push(None);
+                // A hash no word has (up to 64-bit collisions) and no other break shares.
+                breaks += 1;
+                let hash = xxhash_rust::xxh3::xxh3_64_with_seed(&breaks.to_le_bytes(), BREAK_SEED);
+                out.push(hash, 0);
             }
-            match skip.peek() {
-                Some(&(start, _)) if start <= at => {}
-                _ => kept.push(Some(word)),
+            if !skip.peek().is_some_and(|&(start, _)| start <= at) {
+                out.push(xxh3_64(word.as_bytes()), char_len(word));
             }
         }
-        let mut breaks = 0u64;
-        let mut chars_before = Vec::with_capacity(kept.len() + 1);
-        let mut hashes = Vec::with_capacity(kept.len());
-        let mut total = 0;
+        out
+    }
+
+    fn new(words: &[&str]) -> Self {
+        let mut out = HashedWords::with_capacity(words.len());
+        for w in words {
+            out.push(xxh3_64(w.as_bytes()), char_len(w));
+        }
+        out
+    }
+
+    fn with_capacity(words: usize) -> Self {
+        let mut chars_before = Vec::with_capacity(words + 1);
         chars_before.push(0);
-        for word in kept {
-            match word {
-                Some(w) => {
-                    total += char_len(w);
-                    hashes.push(xxh3_64(w.as_bytes()));
-                }
-                None => {
-                    // A hash no word has (up to 64-bit collisions) and no other break shares.
-                    breaks += 1;
-                    hashes.push(xxhash_rust::xxh3::xxh3_64_with_seed(
-                        &breaks.to_le_bytes(),
-                        BREAK_SEED,
-                    ));
-                }
-            }
-            chars_before.push(total);
-        }
         HashedWords {
-            hashes,
+            hashes: Vec::with_capacity(words),
             chars_before,
         }
     }
 
-    fn new(words: &[&str]) -> Self {
-        let mut chars_before = Vec::with_capacity(words.len() + 1);
-        let mut total = 0;
-        chars_before.push(0);
-        for w in words {
-            total += char_len(w);
-            chars_before.push(total);
-        }
-        HashedWords {
-            hashes: words.iter().map(|w| xxh3_64(w.as_bytes())).collect(),
-            chars_before,
-        }
+    /// Appends a word (or a break, of 0 characters) by its hash and length in characters.
+    fn push(&mut self, hash: u64, chars: usize) {
+        let total = self.chars_before.last().copied().unwrap_or(0) + chars;
+        self.hashes.push(hash);
+        self.chars_before.push(total);
     }
 
     fn len(&self) -> usize {
