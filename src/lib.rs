@@ -6,6 +6,7 @@
 //! - [`filter`]: normalization, language id and quality rules.
 //! - [`bpe`]: byte-level BPE pre-tokenizer, trainer, encoder and tokenizer formats.
 //! - [`model`]: the GLM-4 forward pass and perplexity scoring.
+//! - [`steps`]: the catalogue of step kinds that pipeline files name (above the features).
 
 pub mod bpe;
 pub mod corpus;
@@ -13,3 +14,4 @@ pub mod dedup;
 pub mod filter;
 pub mod model;
 pub mod pipeline;
+pub mod steps;

@@ -1,9 +1,9 @@
 //! The fast tokenizer agrees with its definition (NFKC, lowercase, split) on real text in 24
 //! languages (the corpus sample fixture) and on the near-duplicate slice.
 
+use glmkit::corpus::ShardSpec;
 use glmkit::dedup::input::InputSet;
 use glmkit::dedup::tokens::{token_hashes, token_hashes_reference};
-use glmkit::pipeline::ShardSpec;
 
 #[test]
 fn fast_path_equals_reference_on_real_text() {

@@ -1,8 +1,8 @@
 //! The `score` and `ppl_bucket` step kinds in pipeline files.
 
 use glmkit::corpus::{Document, Source};
-use glmkit::model::score::register_steps;
-use glmkit::pipeline::{Pipeline, StepRegistry, Verdict};
+use glmkit::pipeline::{Pipeline, Verdict};
+use glmkit::steps::Catalog;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -10,10 +10,8 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/model")
 }
 
-fn registry() -> StepRegistry {
-    let mut registry = StepRegistry::empty();
-    register_steps(&mut registry);
-    registry
+fn registry() -> Catalog {
+    Catalog::default()
 }
 
 #[test]

@@ -6,8 +6,8 @@ use super::encode::Encoder;
 use super::input::{self, InputError, InputOptions, ReadSummary};
 use super::megatron::{IndexedDatasetWriter, MegatronError, TokenDtype};
 use super::pattern::PreTokenizer;
+use crate::corpus::ShardSpec;
 use crate::corpus::{Document, InputFile};
-use crate::pipeline::ShardSpec;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -14,6 +14,7 @@ mod parquet;
 mod profile;
 mod read;
 mod record;
+mod shard;
 mod write;
 
 pub use document::{Document, Source, ANNOTATION_KEY};
@@ -28,4 +29,5 @@ pub use record::{
     decode_json_line, generated_id, Quarantine, ReadOptions, Record, RecordView, StreamBreak,
     RAW_EXCERPT_CHARS,
 };
+pub use shard::ShardSpec;
 pub use write::{Encoded, PartLimits, PartWriter};

@@ -13,7 +13,7 @@ use super::input::InputSet;
 use super::lines::{self, LinesFilter, LinesOptions, Unit};
 use super::minhash::MinHashParams;
 use super::{Normalization, Stage};
-use crate::pipeline::{settings, CorpusInput, CorpusStep, RunOptions, Step, StepRegistry};
+use crate::pipeline::{settings, CorpusInput, CorpusStep, RunOptions, SettingsError, Step};
 use serde::Deserialize;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -111,28 +111,28 @@ struct LinesSettings {
     partitions: Option<u32>,
 }
 
-/// A count setting that must be at least 1, worded like the other setting errors.
-fn at_least_one(value: Option<u32>, default: u32, key: &str) -> Result<u32, String> {
+/// A count setting that must be at least 1.
+fn at_least_one(value: Option<u32>, default: u32, key: &str) -> Result<u32, SettingsError> {
     match value.unwrap_or(default) {
-        0 => Err(format!("must be at least 1 in `{key}`")),
+        0 => Err(SettingsError::at(key, "must be at least 1")),
         n => Ok(n),
     }
 }
 
-fn fuzzy_options(s: FuzzySettings) -> Result<FuzzyOptions, String> {
+fn fuzzy_options(s: FuzzySettings) -> Result<FuzzyOptions, SettingsError> {
     let defaults = FuzzyOptions::default();
     let hashes = MinHashParams::default();
     if s.no_verify && s.verify.is_some_and(|v| v != Verify::None) {
-        return Err(
-            "`no_verify = true` and a `verify` other than \"none\" contradict each other in \
-             `no_verify`"
-                .into(),
-        );
+        return Err(SettingsError::at(
+            "no_verify",
+            "`no_verify = true` and a `verify` other than \"none\" contradict each other",
+        ));
     }
     let verify_threshold = s.verify_threshold.unwrap_or(defaults.verify_threshold);
     if !(0.0..=1.0).contains(&verify_threshold) {
-        return Err(format!(
-            "{verify_threshold} is not a Jaccard similarity (0 to 1) in `verify_threshold`"
+        return Err(SettingsError::at(
+            "verify_threshold",
+            format!("{verify_threshold} is not a Jaccard similarity (0 to 1)"),
         ));
     }
     Ok(FuzzyOptions {
@@ -154,7 +154,7 @@ fn fuzzy_options(s: FuzzySettings) -> Result<FuzzyOptions, String> {
     })
 }
 
-fn lines_options(s: LinesSettings) -> Result<LinesOptions, String> {
+fn lines_options(s: LinesSettings) -> Result<LinesOptions, SettingsError> {
     let defaults = LinesOptions::default();
     Ok(LinesOptions {
         unit: s.unit.unwrap_or(defaults.unit),
@@ -165,23 +165,23 @@ fn lines_options(s: LinesSettings) -> Result<LinesOptions, String> {
     })
 }
 
-/// Registers `dedup_fuzzy` and `dedup_lines`.
-pub fn register_steps(registry: &mut StepRegistry) {
-    registry.register_corpus_wide("dedup_fuzzy", |table, _| {
-        let opts = fuzzy_options(settings(table)?)?;
-        Ok(Box::new(FuzzyStep { opts }))
-    });
-    registry.register_corpus_wide("dedup_lines", |table, _| {
-        let opts = lines_options(settings(table)?)?;
-        Ok(Box::new(LinesStep { opts }))
-    });
+/// A `dedup_fuzzy` step from its pipeline settings (the options of `glmkit dedup fuzzy`).
+pub fn fuzzy_step(table: toml::Table) -> Result<Box<dyn CorpusStep>, SettingsError> {
+    let opts = fuzzy_options(settings(table)?)?;
+    Ok(Box::new(FuzzyStep { opts }))
+}
+
+/// A `dedup_lines` step from its pipeline settings (the options of `glmkit dedup lines`).
+pub fn lines_step(table: toml::Table) -> Result<Box<dyn CorpusStep>, SettingsError> {
+    let opts = lines_options(settings(table)?)?;
+    Ok(Box::new(LinesStep { opts }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fuzzy(text: &str) -> Result<FuzzyOptions, String> {
+    fn fuzzy(text: &str) -> Result<FuzzyOptions, SettingsError> {
         fuzzy_options(settings(toml::from_str(text).unwrap())?)
     }
 
@@ -213,13 +213,20 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_key() {
-        assert!(fuzzy("bands = 0").unwrap_err().ends_with("in `bands`"));
-        assert!(fuzzy("verify_threshold = 1.5")
-            .unwrap_err()
-            .ends_with("in `verify_threshold`"));
-        assert!(fuzzy("verify = \"exact\"\nno_verify = true")
-            .unwrap_err()
-            .ends_with("in `no_verify`"));
-        assert!(fuzzy("verify = \"maybe\"").unwrap_err().contains("maybe"));
+        let key = |text: &str| fuzzy(text).unwrap_err().key;
+        assert_eq!(key("bands = 0").as_deref(), Some("bands"));
+        assert_eq!(
+            key("verify_threshold = 1.5").as_deref(),
+            Some("verify_threshold")
+        );
+        assert_eq!(
+            key("verify = \"exact\"\nno_verify = true").as_deref(),
+            Some("no_verify")
+        );
+        let e = fuzzy("verify = \"maybe\"").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("verify"), "{e}");
+        assert!(e.message.contains("maybe"), "{e}");
+        let e = fuzzy("rows = \"many\"").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rows"), "{e}");
     }
 }

@@ -9,11 +9,11 @@
 //! which is all the hashing stages need.
 
 use super::error::{DedupError, Result};
+use crate::corpus::ShardSpec;
 use crate::corpus::{
     expand_inputs, generated_id, read_id_text, CorpusReader, Document, IdText, InputFile, Raw,
     ReadOptions, Record, Source,
 };
-use crate::pipeline::ShardSpec;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;

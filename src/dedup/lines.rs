@@ -17,8 +17,9 @@ use super::stagefile::{u32_at, u64_at, FileEntry, Manifest, StageFile, StageWrit
 use super::Stage;
 use super::{check_stage, filter_with, pool};
 use crate::corpus::Document;
+use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
-use crate::pipeline::{RunOptions, RunSummary, ShardSpec, Step, Verdict};
+use crate::pipeline::{RunOptions, RunSummary, Step, Verdict};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -23,7 +23,7 @@ pub mod streaming;
 pub mod tokens;
 mod unionfind;
 
-pub use crate::pipeline::ShardSpec;
+pub use crate::corpus::ShardSpec;
 pub use error::DedupError;
 pub use normalize::Normalization;
 pub use unionfind::UnionFind;

@@ -3,7 +3,7 @@
 
 use super::error::Result;
 use super::stagefile::{FileEntry, Manifest, StageWriter};
-use crate::pipeline::ShardSpec;
+use crate::corpus::ShardSpec;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Mutex;

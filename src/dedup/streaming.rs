@@ -12,7 +12,7 @@
 use super::exact::content_hash;
 use super::Normalization;
 use crate::corpus::Document;
-use crate::pipeline::{settings, Rejection, Step, StepRegistry, Verdict};
+use crate::pipeline::{settings, Rejection, SettingsError, Step, Verdict};
 use rayon::prelude::*;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -90,12 +90,10 @@ struct Settings {
     normalize: Normalization,
 }
 
-/// Registers `dedup_exact`.
-pub fn register_steps(registry: &mut StepRegistry) {
-    registry.register(STEP, |table, _| {
-        let s: Settings = settings(table)?;
-        Ok(Box::new(StreamingExact::new(s.normalize)))
-    });
+/// A `dedup_exact` step from its pipeline settings.
+pub fn exact_step(table: toml::Table) -> Result<Box<dyn Step>, SettingsError> {
+    let s: Settings = settings(table)?;
+    Ok(Box::new(StreamingExact::new(s.normalize)))
 }
 
 #[cfg(test)]

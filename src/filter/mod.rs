@@ -31,32 +31,67 @@ pub const DEFAULT_RULES: &[&str] = &[
     "fineweb",
 ];
 
-use crate::pipeline::{settings, BuildContext, Step, StepRegistry};
+use crate::pipeline::{settings, SettingsError, Step};
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Registers the filter step kinds: `normalize`, `langid` and one per quality rule.
-pub fn register_steps(registry: &mut StepRegistry) {
-    registry.register("normalize", |table, _| {
-        Ok(Box::new(NormalizeStep::new(settings(table)?)))
-    });
-    registry.register("langid", |table, _| {
-        let config: LangIdConfig = settings(table)?;
-        Ok(Box::new(
-            LangIdStep::new(&config).map_err(|e| e.to_string())?,
-        ))
-    });
-    registry.register("gopher_quality", |t, ctx| {
-        rule_step("gopher_quality", t, ctx)
-    });
-    registry.register("gopher_repetition", |t, ctx| {
-        rule_step("gopher_repetition", t, ctx)
-    });
-    registry.register("c4", |t, ctx| rule_step("c4", t, ctx));
-    registry.register("fineweb", |t, ctx| rule_step("fineweb", t, ctx));
-    registry.register("encoding", |t, ctx| rule_step("encoding", t, ctx));
-    registry.register("quality", quality_step);
+/// What the filter's pipeline steps share: the quality-rule settings of a pipeline file (the
+/// built-in ones with the file's top-level `thresholds` files laid over them).
+pub struct FilterContext {
+    base_dir: PathBuf,
+    files: Vec<PathBuf>,
+    thresholds: Arc<Thresholds>,
+}
+
+impl FilterContext {
+    /// `files` as the pipeline names them (paths relative to `base_dir`, or preset names).
+    pub fn new(base_dir: &Path, files: &[String]) -> Result<Self, SettingsError> {
+        let files: Vec<PathBuf> = files
+            .iter()
+            .map(|f| thresholds::resolve_file(base_dir, f))
+            .collect();
+        let thresholds =
+            Thresholds::with_files(&files).map_err(|e| SettingsError::at("thresholds", e))?;
+        Ok(FilterContext {
+            base_dir: base_dir.to_path_buf(),
+            files,
+            thresholds: Arc::new(thresholds),
+        })
+    }
+
+    /// The pipeline's thresholds, with a step's own files laid over them.
+    fn with_step_files(&self, files: &[String]) -> Result<Arc<Thresholds>, SettingsError> {
+        if files.is_empty() {
+            return Ok(self.thresholds.clone());
+        }
+        let mut all = self.files.clone();
+        all.extend(
+            files
+                .iter()
+                .map(|f| thresholds::resolve_file(&self.base_dir, f)),
+        );
+        let thresholds =
+            Thresholds::with_files(&all).map_err(|e| SettingsError::at("thresholds", e))?;
+        Ok(Arc::new(thresholds))
+    }
+}
+
+/// A `normalize` step from its pipeline settings.
+pub fn normalize_step(table: toml::Table) -> Result<Box<dyn Step>, SettingsError> {
+    Ok(Box::new(NormalizeStep::new(settings(table)?)))
+}
+
+/// A `langid` step from its pipeline settings.
+pub fn langid_step(table: toml::Table) -> Result<Box<dyn Step>, SettingsError> {
+    let config: LangIdConfig = settings(table)?;
+    let step = LangIdStep::new(&config).map_err(|e| {
+        // The code at fault is in `keep` or in `languages`.
+        let in_keep = matches!(&e, langid::LangIdError::UnknownLanguage(code, _)
+            if config.keep.contains(code));
+        SettingsError::at(if in_keep { "keep" } else { "languages" }, e)
+    })?;
+    Ok(Box::new(step))
 }
 
 /// Settings of a quality-rule step in a pipeline file.
@@ -68,27 +103,17 @@ struct RuleStepSettings {
     thresholds: Vec<String>,
 }
 
-fn rule_step(name: &str, table: toml::Table, ctx: &BuildContext) -> Result<Box<dyn Step>, String> {
+/// A step of one quality rule (`name` is one of [`RULE_NAMES`]) from its pipeline settings.
+pub fn rule_step(
+    name: &str,
+    table: toml::Table,
+    context: &FilterContext,
+) -> Result<Box<dyn Step>, SettingsError> {
     let step: RuleStepSettings = settings(table)?;
-    let thresholds = step_thresholds(&step.thresholds, ctx)?;
-    let rule = rules::rule_by_name(name).ok_or_else(|| format!("unknown rule `{name}`"))?;
+    let thresholds = context.with_step_files(&step.thresholds)?;
+    let rule = rules::rule_by_name(name)
+        .ok_or_else(|| SettingsError::new(FilterError::UnknownRule(name.to_string())))?;
     Ok(Box::new(RuleStep::new(rule, thresholds)))
-}
-
-/// The pipeline's thresholds, with a step's own files laid over them.
-fn step_thresholds(files: &[String], ctx: &BuildContext) -> Result<Arc<Thresholds>, String> {
-    if files.is_empty() {
-        return Ok(ctx.thresholds.clone());
-    }
-    let mut all = ctx.threshold_files.clone();
-    all.extend(
-        files
-            .iter()
-            .map(|f| thresholds::resolve_file(&ctx.base_dir, f)),
-    );
-    Ok(Arc::new(
-        Thresholds::with_files(&all).map_err(|e| format!("in `thresholds`: {e}"))?,
-    ))
 }
 
 /// Settings of a `quality` step: several rules run together on one analysis of each document.
@@ -104,12 +129,16 @@ struct QualityStepSettings {
     thresholds: Vec<String>,
 }
 
-fn quality_step(table: toml::Table, ctx: &BuildContext) -> Result<Box<dyn Step>, String> {
+/// A `quality` step (several rules on one analysis of each document) from its settings.
+pub fn quality_step(
+    table: toml::Table,
+    context: &FilterContext,
+) -> Result<Box<dyn Step>, SettingsError> {
     let step: QualityStepSettings = settings(table)?;
     let names = if step.rules.is_empty() {
         DEFAULT_RULES.iter().map(|s| s.to_string()).collect()
     } else {
-        expand_rule_names(&step.rules).map_err(|e| format!("in `rules`: {e}"))?
+        expand_rule_names(&step.rules).map_err(|e| SettingsError::at("rules", e))?
     };
     let rules = names
         .iter()
@@ -117,7 +146,7 @@ fn quality_step(table: toml::Table, ctx: &BuildContext) -> Result<Box<dyn Step>,
         .collect();
     Ok(Box::new(rules::RuleSetStep::new(
         rules,
-        step_thresholds(&step.thresholds, ctx)?,
+        context.with_step_files(&step.thresholds)?,
     )))
 }
 
@@ -198,42 +227,6 @@ pub fn filter_steps(options: &FilterOptions) -> Result<Vec<Box<dyn Step>>, Filte
 
 #[cfg(test)]
 mod tests {
-    use crate::pipeline::{Pipeline, StepRegistry};
-    use std::path::Path;
-
-    fn parse(text: &str) -> Result<Pipeline, crate::pipeline::ConfigError> {
-        Pipeline::parse(text, Path::new("p.toml"), &StepRegistry::default())
-    }
-
-    #[test]
-    fn a_quality_step_takes_rule_names_as_the_filter_command_does() {
-        let p = parse("[[step]]\nkind = \"quality\"\nrules = [\"gopher\", \"c4\"]\n").unwrap();
-        assert_eq!(p.kinds, ["quality"]);
-        assert_eq!(p.steps[0].name(), "quality");
-        assert!(parse("[[step]]\nkind = \"quality\"\n").is_ok());
-        let e = parse("[[step]]\nkind = \"quality\"\nrules = [\"gopher\", \"c5\"]\n")
-            .err()
-            .unwrap();
-        assert!(e.to_string().contains("c5"), "{e}");
-    }
-
-    #[test]
-    fn a_pipeline_names_a_thresholds_preset_as_it_would_a_file() {
-        let p =
-            parse("thresholds = [\"published\"]\n[[step]]\nkind = \"gopher_quality\"\n").unwrap();
-        assert_eq!(p.steps[0].name(), "gopher_quality");
-        let step = "[[step]]\nkind = \"c4\"\nthresholds = [\"published\"]\n";
-        assert!(parse(step).is_ok());
-        let e = parse("thresholds = [\"publisher\"]\n[[step]]\nkind = \"c4\"\n")
-            .err()
-            .unwrap();
-        let message = e.to_string();
-        assert!(
-            message.contains("publisher") && message.contains("preset: published"),
-            "{message}"
-        );
-    }
-
     #[test]
     fn the_published_preset_sets_the_published_values() {
         let built_in = super::Thresholds::built_in();

@@ -1,7 +1,8 @@
-//! Pipeline files: a TOML list of steps, built through a registry of step kinds.
+//! Pipeline files: a TOML list of steps, built through a catalogue of step kinds.
 //!
 //! ```toml
-//! # Settings files for the quality rules, laid over the built-in ones (optional).
+//! # Top-level keys other than input, output and step belong to the catalogue (glmkit's
+//! # reads `thresholds`: settings files for the quality rules).
 //! thresholds = ["my-thresholds.toml"]
 //!
 //! [input]                  # optional: the command line can give these instead
@@ -24,18 +25,16 @@
 //! kind = "c4"
 //! ```
 //!
-//! Each `[[step]]` names its `kind`; the other keys are that step's settings. New kinds join
-//! with [`StepRegistry::register`] (document-local steps) or
-//! [`StepRegistry::register_corpus_wide`] (steps that see the whole corpus first, such as
-//! `dedup_fuzzy`). Errors name the file, the line and the key.
+//! This layer knows the file's shape, not its step kinds: a [`StepCatalog`] (glmkit's is
+//! `crate::steps::Catalog`, above the feature modules) turns each `[[step]]` table into a step.
+//! Builders report a [`SettingsError`] that names the key at fault; errors of the file
+//! ([`ConfigError`]) name the file, the line and the key.
 
-use super::{CorpusStep, PipelineStep, ShardSpec, Step};
-use crate::filter::{self, Thresholds};
+use super::PipelineStep;
+use crate::corpus::ShardSpec;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
 /// A pipeline file that could not be used: where and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -48,120 +47,64 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// What a step builder gets besides its own settings.
-pub struct BuildContext {
-    /// Folder of the pipeline file: relative paths in settings are resolved against it.
-    pub base_dir: PathBuf,
-    /// Quality-rule settings: built-in files plus the pipeline's `thresholds` files.
-    pub thresholds: Arc<Thresholds>,
-    /// The pipeline's `thresholds` files (resolved), for steps that add their own.
-    pub threshold_files: Vec<PathBuf>,
+/// Settings that could not be used, and the key at fault when one is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{message}", key.as_ref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+pub struct SettingsError {
+    pub key: Option<String>,
+    pub message: String,
 }
 
-impl BuildContext {
-    pub fn resolve(&self, path: &str) -> PathBuf {
-        let p = Path::new(path);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.base_dir.join(p)
+impl SettingsError {
+    /// An error about the settings as a whole.
+    pub fn new(message: impl ToString) -> Self {
+        SettingsError {
+            key: None,
+            message: message.to_string(),
+        }
+    }
+
+    /// An error about the value of `key`.
+    pub fn at(key: impl Into<String>, message: impl ToString) -> Self {
+        SettingsError {
+            key: Some(key.into()),
+            message: message.to_string(),
         }
     }
 }
 
-/// Builds a step from its settings (the step's table without `kind`).
-pub type StepBuilder = fn(toml::Table, &BuildContext) -> Result<Box<dyn Step>, String>;
-
-/// Builds a corpus-wide step from its settings (the step's table without `kind`).
-pub type CorpusStepBuilder = fn(toml::Table, &BuildContext) -> Result<Box<dyn CorpusStep>, String>;
-
-#[derive(Clone, Copy)]
-enum Builder {
-    Document(StepBuilder),
-    Corpus(CorpusStepBuilder),
+/// Deserializes settings (a step's table without `kind`, or a section of the file). The error
+/// names the key whose value failed (its path, tracked while deserializing), or the unknown or
+/// missing key that serde names.
+pub fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().message().trim().to_string();
+        let key = match path.as_str() {
+            "." | "" => key_in_message(&message),
+            path => path.split('.').find(|k| !k.is_empty()).map(str::to_string),
+        };
+        SettingsError { key, message }
+    })
 }
 
-/// The step kinds a pipeline file can name.
-pub struct StepRegistry {
-    builders: BTreeMap<&'static str, Builder>,
-}
+/// Turns the `[[step]]` tables of a pipeline file into steps.
+pub trait StepCatalog {
+    /// What every builder gets besides its own settings (made once per file).
+    type Context;
 
-impl Default for StepRegistry {
-    /// The registry with every built-in step kind.
-    fn default() -> Self {
-        let mut registry = StepRegistry::empty();
-        filter::register_steps(&mut registry);
-        crate::model::score::register_steps(&mut registry);
-        crate::dedup::streaming::register_steps(&mut registry);
-        crate::dedup::corpus_steps::register_steps(&mut registry);
-        registry
-    }
-}
+    /// Reads the file's top-level keys other than `input`, `output` and `step` (an unknown one
+    /// is an error); `base_dir` is the folder of the pipeline file, for relative paths.
+    fn context(&self, top: toml::Table, base_dir: &Path) -> Result<Self::Context, SettingsError>;
 
-impl StepRegistry {
-    pub fn empty() -> Self {
-        StepRegistry {
-            builders: BTreeMap::new(),
-        }
-    }
-
-    /// Adds (or replaces) a document-local step kind.
-    pub fn register(&mut self, kind: &'static str, builder: StepBuilder) {
-        self.builders.insert(kind, Builder::Document(builder));
-    }
-
-    /// Adds (or replaces) a corpus-wide step kind: one that must see every document reaching it
-    /// before it decides about any (see [`CorpusStep`]).
-    pub fn register_corpus_wide(&mut self, kind: &'static str, builder: CorpusStepBuilder) {
-        self.builders.insert(kind, Builder::Corpus(builder));
-    }
-
-    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.builders.keys().copied()
-    }
-
-    pub fn build(
+    /// Builds one step from its kind and its settings (the table without `kind`). An unknown
+    /// kind is an error at key `kind`.
+    fn build(
         &self,
         kind: &str,
         settings: toml::Table,
-        ctx: &BuildContext,
-    ) -> Result<PipelineStep, String> {
-        let builder = self.builders.get(kind).ok_or_else(|| {
-            format!(
-                "unknown step kind `{kind}` (known: {})",
-                self.kinds().collect::<Vec<_>>().join(", ")
-            )
-        })?;
-        Ok(match builder {
-            Builder::Document(build) => PipelineStep::Document(build(settings, ctx)?),
-            Builder::Corpus(build) => PipelineStep::Corpus(build(settings, ctx)?),
-        })
-    }
-}
-
-/// Deserializes a step's settings. Errors keep serde's wording and end with "in `key`" when
-/// the message does not name the field already (a value of the wrong type).
-pub fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
-    // Through text, so that the parser reports where (and so which key) a value failed.
-    let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-    toml::from_str(&text).map_err(|e: toml::de::Error| {
-        let message = e.message().trim().to_string();
-        if key_in_message(&message).is_some() {
-            return message;
-        }
-        let key = e.span().and_then(|span| {
-            let line_start = text[..span.start.min(text.len())]
-                .rfind('\n')
-                .map_or(0, |i| i + 1);
-            let line = &text[line_start..];
-            line.split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        });
-        match key {
-            Some(key) => format!("{message} in `{key}`"),
-            None => message,
-        }
-    })
+        context: &Self::Context,
+    ) -> Result<PipelineStep, SettingsError>;
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -179,19 +122,6 @@ pub struct OutputSection {
     pub dir: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPipeline {
-    #[serde(default)]
-    thresholds: Vec<String>,
-    #[serde(default)]
-    input: InputSection,
-    #[serde(default)]
-    output: OutputSection,
-    #[serde(default)]
-    step: Vec<toml::Table>,
-}
-
 /// A pipeline file, read and built.
 pub struct Pipeline {
     pub input: InputSection,
@@ -205,8 +135,11 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Reads and builds a pipeline file with the default registry.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Pipeline, ConfigError> {
+    /// Reads and builds a pipeline file.
+    pub fn from_file<C: StepCatalog>(
+        path: impl AsRef<Path>,
+        catalog: &C,
+    ) -> Result<Pipeline, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.display().to_string(),
@@ -214,17 +147,17 @@ impl Pipeline {
             key: None,
             message: format!("cannot read: {e}"),
         })?;
-        Self::parse(&text, path, &StepRegistry::default())
+        Self::parse(&text, path, catalog)
     }
 
     /// Builds a pipeline from its text; `path` names it in errors and anchors relative paths.
-    pub fn parse(
+    pub fn parse<C: StepCatalog>(
         text: &str,
         path: &Path,
-        registry: &StepRegistry,
+        catalog: &C,
     ) -> Result<Pipeline, ConfigError> {
         let shown = path.display().to_string();
-        let raw: RawPipeline = toml::from_str(text).map_err(|e| {
+        let mut top: toml::Table = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
             let message = e.message().trim().to_string();
             ConfigError {
@@ -234,31 +167,57 @@ impl Pipeline {
                 message,
             }
         })?;
+        let tables = table_ranges(text);
+        // An error in the top-level keys or in a section: at the key's line within its range.
+        let section_error = |section: &str, e: SettingsError| {
+            let (start, end) = tables
+                .iter()
+                .find(|t| t.name == section && !t.array)
+                .map_or((0, text.len()), |t| (t.start, t.end));
+            let line = e.key.as_deref().and_then(|k| key_line(text, start, end, k));
+            ConfigError {
+                path: shown.clone(),
+                line: line.unwrap_or(line_of(text, start)),
+                key: e.key,
+                message: e.message,
+            }
+        };
+        let mut section = |name: &str| match top.remove(name) {
+            None => Ok(toml::Table::new()),
+            Some(toml::Value::Table(t)) => Ok(t),
+            Some(_) => Err(section_error(
+                "",
+                SettingsError::at(name, "must be a table"),
+            )),
+        };
+        let input: InputSection =
+            settings(section("input")?).map_err(|e| section_error("input", e))?;
+        let output: OutputSection =
+            settings(section("output")?).map_err(|e| section_error("output", e))?;
+        let step_tables = match top.remove("step") {
+            None => Vec::new(),
+            Some(toml::Value::Array(steps)) => steps,
+            Some(_) => {
+                let e = SettingsError::at("step", "must be an array of tables ([[step]])");
+                return Err(section_error("", e));
+            }
+        };
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let headers = step_headers(text);
-        let top_error = |key: &str, message: String| ConfigError {
-            path: shown.clone(),
-            line: key_line(text, 0, text.len(), key).unwrap_or(1),
-            key: Some(key.to_string()),
-            message,
-        };
-        let files: Vec<PathBuf> = raw
-            .thresholds
+        let context = catalog
+            .context(top, &base_dir)
+            .map_err(|e| section_error("", e))?;
+
+        let step_ranges: Vec<&TableRange> = tables
             .iter()
-            .map(|f| crate::filter::thresholds::resolve_file(&base_dir, f))
+            .filter(|t| t.array && t.name == "step")
             .collect();
-        let thresholds =
-            Thresholds::with_files(&files).map_err(|e| top_error("thresholds", e.to_string()))?;
-        let ctx = BuildContext {
-            base_dir,
-            thresholds: Arc::new(thresholds),
-            threshold_files: files,
-        };
         let mut steps = Vec::new();
         let mut kinds = Vec::new();
         let mut lines = Vec::new();
-        for (i, mut table) in raw.step.into_iter().enumerate() {
-            let (start, end) = headers.get(i).copied().unwrap_or((0, text.len()));
+        for (i, table) in step_tables.into_iter().enumerate() {
+            let (start, end) = step_ranges
+                .get(i)
+                .map_or((0, text.len()), |t| (t.start, t.end));
             let header_line = line_of(text, start);
             let fail = |key: Option<String>, message: String| {
                 let line = key
@@ -272,16 +231,17 @@ impl Pipeline {
                     message: format!("step {}: {message}", i + 1),
                 }
             };
+            let toml::Value::Table(mut table) = table else {
+                return Err(fail(None, "a step must be a table ([[step]])".into()));
+            };
             let kind = match table.remove("kind") {
                 Some(toml::Value::String(kind)) => kind,
                 Some(_) => return Err(fail(Some("kind".into()), "`kind` must be a string".into())),
                 None => return Err(fail(None, "missing key `kind`".into())),
             };
-            let step = registry.build(&kind, table, &ctx).map_err(|message| {
-                let key = key_in_message(&message)
-                    .or_else(|| message.contains("step kind").then(|| "kind".into()));
-                fail(key, format!("({kind}) {message}"))
-            })?;
+            let step = catalog
+                .build(&kind, table, &context)
+                .map_err(|e| fail(e.key, format!("({kind}) {}", e.message)))?;
             steps.push(step);
             kinds.push(kind);
             lines.push(key_line(text, start, end, "kind").unwrap_or(header_line));
@@ -295,8 +255,8 @@ impl Pipeline {
             });
         }
         Ok(Pipeline {
-            input: raw.input,
-            output: raw.output,
+            input,
+            output,
             steps,
             kinds,
             lines,
@@ -335,16 +295,29 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-/// Byte ranges of the `[[step]]` tables, in order: from the header to the next table header.
-fn step_headers(text: &str) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
+/// Where a table of the file is: its header's name, whether it is an array element (`[[x]]`),
+/// and its byte range (from the header to the next header). The top-level keys are the range
+/// named "" before the first header.
+struct TableRange {
+    name: String,
+    array: bool,
+    start: usize,
+    end: usize,
+}
+
+fn table_ranges(text: &str) -> Vec<TableRange> {
+    let mut out = vec![TableRange {
+        name: String::new(),
+        array: false,
+        start: 0,
+        end: text.len(),
+    }];
     let mut offset = 0;
-    let mut open: Option<usize> = None;
     for line in text.split_inclusive('\n') {
         let t = line.trim();
         if t.starts_with('[') {
-            if let Some(s) = open.take() {
-                out.push((s, offset));
+            if let Some(last) = out.last_mut() {
+                last.end = offset;
             }
             let name = t
                 .trim_start_matches('[')
@@ -352,14 +325,14 @@ fn step_headers(text: &str) -> Vec<(usize, usize)> {
                 .next()
                 .unwrap_or("")
                 .trim();
-            if t.starts_with("[[") && name == "step" {
-                open = Some(offset);
-            }
+            out.push(TableRange {
+                name: name.to_string(),
+                array: t.starts_with("[["),
+                start: offset,
+                end: text.len(),
+            });
         }
         offset += line.len();
-    }
-    if let Some(s) = open {
-        out.push((s, text.len()));
     }
     out
 }
@@ -404,55 +377,109 @@ fn key_in_message(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::corpus::Document;
+    use crate::pipeline::{Step, Verdict};
+
+    /// A catalogue of one kind, `keep`, with one setting, and one top-level key, `note`.
+    struct OneKind;
+
+    struct Keep;
+
+    impl Step for Keep {
+        fn name(&self) -> &str {
+            "keep"
+        }
+        fn apply(&self, _: &mut Document) -> Verdict {
+            Verdict::Keep
+        }
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct KeepSettings {
+        #[serde(default)]
+        weight: u32,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Top {
+        note: Option<String>,
+    }
+
+    impl StepCatalog for OneKind {
+        type Context = ();
+        fn context(&self, top: toml::Table, _: &Path) -> Result<(), SettingsError> {
+            settings::<Top>(top).map(|_| ())
+        }
+        fn build(
+            &self,
+            kind: &str,
+            table: toml::Table,
+            _: &(),
+        ) -> Result<PipelineStep, SettingsError> {
+            if kind != "keep" {
+                return Err(SettingsError::at(
+                    "kind",
+                    format!("unknown step kind `{kind}`"),
+                ));
+            }
+            let _: KeepSettings = settings(table)?;
+            Ok(PipelineStep::Document(Box::new(Keep)))
+        }
+    }
 
     fn parse(text: &str) -> Result<Pipeline, ConfigError> {
-        Pipeline::parse(text, Path::new("p.toml"), &StepRegistry::default())
+        Pipeline::parse(text, Path::new("p.toml"), &OneKind)
     }
 
     #[test]
-    fn builds_steps_in_order() {
-        let p = parse("[[step]]\nkind = \"normalize\"\n\n[[step]]\nkind = \"langid\"\nkeep = [\"zh\"]\n\n[[step]]\nkind = \"c4\"\n")
-            .unwrap();
-        assert_eq!(p.kinds, ["normalize", "langid", "c4"]);
-        assert_eq!(p.steps[1].name(), "langid");
-        assert_eq!(p.lines, [2, 5, 9]);
-    }
-
-    #[test]
-    fn errors_name_line_and_key() {
-        let e = parse(
-            "[[step]]\nkind = \"normalize\"\n\n[[step]]\nkind = \"langid\"\nmin_scor = 0.5\n",
+    fn sections_and_steps_are_read() {
+        let p = parse(
+            "note = \"x\"\n[input]\npaths = [\"a\"]\n[output]\ndir = \"o\"\n\n[[step]]\nkind = \"keep\"\n",
         )
-        .err()
         .unwrap();
-        assert_eq!((e.line, e.key.as_deref()), (6, Some("min_scor")), "{e}");
-        assert!(
-            e.to_string()
-                .starts_with("p.toml:6: key `min_scor`: step 2"),
-            "{e}"
+        assert_eq!(p.input.paths, ["a"]);
+        assert_eq!(p.output.dir.as_deref(), Some("o"));
+        assert_eq!(
+            (p.kinds.as_slice(), p.lines.as_slice()),
+            (&["keep".to_string()][..], &[8][..])
         );
+    }
 
-        let e = parse("[[step]]\nkind = \"langid\"\nmin_score = \"high\"\n")
-            .err()
-            .unwrap();
-        assert_eq!((e.line, e.key.as_deref()), (3, Some("min_score")), "{e}");
+    #[test]
+    fn errors_name_the_line_of_the_key_in_its_own_table() {
+        let e = |text: &str| parse(text).err().unwrap();
+        // A bad value in the second step, while the first step has the same key.
+        let err = e("[[step]]\nkind = \"keep\"\nweight = 1\n[[step]]\nkind = \"keep\"\nweight = \"heavy\"\n");
+        assert_eq!((err.line, err.key.as_deref()), (6, Some("weight")), "{err}");
+        assert!(err.message.starts_with("step 2: (keep) "), "{err}");
+        // An unknown top-level key, reported by the catalogue.
+        let err = e("notes = 1\n[[step]]\nkind = \"keep\"\n");
+        assert_eq!((err.line, err.key.as_deref()), (1, Some("notes")), "{err}");
+        // An unknown key of [output] is found in [output], not in [input].
+        let err = e("[input]\ndirs = 1\n[output]\ndirs = 2\n[[step]]\nkind = \"keep\"\n");
+        assert_eq!((err.line, err.key.as_deref()), (2, Some("dirs")), "{err}");
+        let err = e("[output]\ndirs = 2\n[[step]]\nkind = \"keep\"\n");
+        assert_eq!((err.line, err.key.as_deref()), (2, Some("dirs")), "{err}");
+        let err = e("[[step]]\nkind = \"drop\"\n");
+        assert_eq!((err.line, err.key.as_deref()), (2, Some("kind")), "{err}");
+        let err = e("[input]\npaths = []\n");
+        assert_eq!(err.message, "no [[step]] in the pipeline");
+    }
 
-        let e = parse("[[step]]\nkind = \"dedupe\"\n").err().unwrap();
-        assert_eq!((e.line, e.key.as_deref()), (2, Some("kind")), "{e}");
-        assert!(e.message.contains("unknown step kind `dedupe`"), "{e}");
-
-        let e = parse("[input]\npaths = [\"a\"]\ntext_feld = \"t\"\n[[step]]\nkind = \"c4\"\n")
-            .err()
-            .unwrap();
-        assert_eq!((e.line, e.key.as_deref()), (3, Some("text_feld")), "{e}");
-
-        let e = parse("[[step]]\nform = \"nfc\"\n").err().unwrap();
-        assert_eq!(e.line, 1, "{e}");
-        assert!(e.message.contains("missing key `kind`"), "{e}");
-
-        let e = parse("[[step]]\nkind = \"langid\"\nkeep = [\"xx\"]\n")
-            .err()
-            .unwrap();
-        assert!(e.message.contains("unknown language code `xx`"), "{e}");
+    #[test]
+    fn settings_name_the_key_whose_value_failed() {
+        let table = |text: &str| -> toml::Table { toml::from_str(text).unwrap() };
+        let err = settings::<KeepSettings>(table("weight = -1")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("weight"), "{err}");
+        let err = settings::<KeepSettings>(table("wieght = 1")).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("wieght"), "{err}");
+        assert!(
+            err.to_string().starts_with("key `wieght`: unknown field"),
+            "{err}"
+        );
     }
 }

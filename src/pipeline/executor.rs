@@ -10,12 +10,12 @@
 
 use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
 use super::{Rejection, Stats, Step, StepStats, Verdict};
+use crate::corpus::ShardSpec;
 use crate::corpus::{
     decode_json_line, parquet_column_types, read_id_text, ColumnTypes, CorpusError, CorpusReader,
     Document, Encoded, Format, InputFile, PartLimits, PartWriter, Raw, ReadOptions, Record, Source,
     ANNOTATION_KEY,
 };
-use crate::pipeline::ShardSpec;
 use rayon::prelude::*;
 use serde_json::Value;
 use std::path::PathBuf;

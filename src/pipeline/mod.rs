@@ -5,17 +5,14 @@ mod config;
 mod executor;
 mod output;
 mod phases;
-mod shard;
 mod stats;
 mod step;
 
 pub use config::{
-    settings, BuildContext, ConfigError, CorpusStepBuilder, InputSection, OutputSection, Pipeline,
-    StepBuilder, StepRegistry,
+    settings, ConfigError, InputSection, OutputSection, Pipeline, SettingsError, StepCatalog,
 };
 pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary, STOP_AFTER_ENV};
 pub use output::{output_stems, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
 pub use phases::{run_pipeline, WORK_DIR};
-pub use shard::ShardSpec;
 pub use stats::{Stats, StepStats};
 pub use step::{CorpusInput, CorpusStep, PipelineStep, Rejection, Step, Verdict};

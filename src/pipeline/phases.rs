@@ -407,7 +407,7 @@ mod tests {
             std::fs::read_dir(out.join("rejected")).unwrap().count(),
             before
         );
-        options.shard = crate::pipeline::ShardSpec::new(0, 2).unwrap();
+        options.shard = crate::corpus::ShardSpec::new(0, 2).unwrap();
         assert!(matches!(
             run_pipeline(&inputs, steps(), &options),
             Err(PipelineError::Sharded { .. })

@@ -9,8 +9,8 @@ use glmkit::bpe::formats::{
 use glmkit::bpe::input::{InputOptions, ReadSummary};
 use glmkit::bpe::stages::{count_inputs, evaluate, shard_files, tokenize_to_megatron};
 use glmkit::bpe::{train, Encoder, PreTokenizer, TrainerConfig, WordCounts};
+use glmkit::corpus::ShardSpec;
 use glmkit::corpus::{expand_inputs, InputFile, ReadOptions};
-use glmkit::pipeline::ShardSpec;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;

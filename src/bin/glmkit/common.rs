@@ -2,8 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use glmkit::corpus::ShardSpec;
 use glmkit::corpus::{expand_inputs, Format, InputFile, PartLimits, ReadOptions};
-use glmkit::pipeline::{Progress, RunOptions, RunSummary, ShardSpec};
+use glmkit::pipeline::{Progress, RunOptions, RunSummary};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 

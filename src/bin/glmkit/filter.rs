@@ -3,8 +3,9 @@
 use crate::common::{parse_bytes, InputArgs, OutputArgs};
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use glmkit::corpus::ShardSpec;
 use glmkit::filter::{self, FilterOptions, LangIdConfig, NormalizeConfig};
-use glmkit::pipeline::{self, Pipeline, ShardSpec};
+use glmkit::pipeline;
 use std::path::PathBuf;
 
 /// Identify languages and remove low-quality documents (Gopher, C4, FineWeb, encoding rules,
@@ -114,7 +115,7 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> Result<()> {
     // The error names the file, line and key; anyhow adds nothing to it.
-    let pipeline = Pipeline::from_file(&args.pipeline)?;
+    let pipeline = glmkit::steps::load_pipeline(&args.pipeline)?;
     let base = args
         .pipeline
         .parent()

@@ -12,7 +12,7 @@ use super::super::tokens::jaccard;
 use super::signatures::{BUCKET_KIND, BUCKET_RECORD};
 use super::store::{estimated_jaccard_bytes, SignatureStore};
 use super::{FuzzyOptions, Verify, BUCKETS, SIGNATURES};
-use crate::pipeline::ShardSpec;
+use crate::corpus::ShardSpec;
 use rayon::prelude::*;
 use std::path::Path;
 

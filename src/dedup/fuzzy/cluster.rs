@@ -13,7 +13,7 @@ use super::super::unionfind::{KeyMap, UnionFind};
 use super::buckets::{parse_edge, EDGE_KIND, EDGE_RECORD};
 use super::store::SignatureStore;
 use super::{FuzzyOptions, Keep, BUCKETS, CLUSTERS};
-use crate::pipeline::ShardSpec;
+use crate::corpus::ShardSpec;
 use rayon::prelude::*;
 use std::path::Path;
 

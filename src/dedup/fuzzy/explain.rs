@@ -8,7 +8,7 @@ use super::buckets::{parse_edge, EDGE_KIND, EDGE_RECORD};
 use super::cluster::{cluster_id, Clusters};
 use super::store::{estimated_jaccard_bytes, SignatureStore};
 use super::{FuzzyOptions, BUCKETS, SIGNATURES};
-use crate::pipeline::ShardSpec;
+use crate::corpus::ShardSpec;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;

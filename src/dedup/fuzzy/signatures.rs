@@ -7,7 +7,7 @@ use super::super::partition::shard_tag;
 use super::super::partition::{partition_of, PartitionedWriter};
 use super::super::stagefile::{Manifest, StageWriter};
 use super::{FuzzyOptions, Verify, SIGNATURES};
-use crate::pipeline::ShardSpec;
+use crate::corpus::ShardSpec;
 use rayon::prelude::*;
 use std::path::Path;
 

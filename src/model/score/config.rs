@@ -27,50 +27,56 @@ use super::scorer::{ScoreOptions, Scorer};
 use super::step::{BucketStep, PplThresholds, ScoreStep};
 use super::tokenizer::Tokenizer;
 use crate::model::{parse_device, parse_dtype, Checkpoint, Glm4, GlmConfig, ModelError};
-use crate::pipeline::{settings, Step, StepRegistry};
+use crate::pipeline::{settings, SettingsError, Step};
 
-/// Registers `score` and `ppl_bucket`.
-pub fn register_steps(registry: &mut StepRegistry) {
-    registry.register("score", |table, ctx| {
-        let s: ScoreSettings = settings(table)?;
-        let defaults = ScoreOptions::default();
-        let max_tokens = s.max_tokens.unwrap_or(defaults.max_tokens);
-        let options = ScoreOptions {
-            max_tokens,
-            stride: s.stride.unwrap_or((max_tokens / 2).max(1)),
-            batch_tokens: s.batch_tokens.unwrap_or(defaults.batch_tokens),
-        };
-        let model = ctx.resolve(&s.model);
-        let tokenizer = s.tokenizer.as_deref().map(|t| ctx.resolve(t));
-        let scorer = Scorer::open(
-            &model,
-            tokenizer.as_deref(),
-            s.dtype.as_deref().unwrap_or("f32"),
-            s.device.as_deref().unwrap_or("cpu"),
-            options,
-        )
-        .map_err(|e| e.to_string())?;
-        let thresholds = PplThresholds {
-            all: s.max_ppl,
-            per_language: s.max_ppl_by_lang,
-        };
-        Ok(Box::new(ScoreStep::new(scorer, thresholds)) as Box<dyn Step>)
-    });
-    registry.register("ppl_bucket", |table, ctx| {
-        let s: BucketSettings = settings(table)?;
-        let path = ctx.resolve(&s.cutoffs);
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cutoffs: BucketCutoffs =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let keep = s
-            .keep
-            .iter()
-            .map(|b| Bucket::parse(b))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        Ok(Box::new(BucketStep::new(cutoffs, keep)) as Box<dyn Step>)
-    });
+/// Resolves a path of the settings against the pipeline file's folder.
+fn resolve(base_dir: &Path, path: &str) -> std::path::PathBuf {
+    base_dir.join(path) // an absolute `path` replaces `base_dir`
+}
+
+/// A `score` step from its pipeline settings (paths relative to `base_dir`).
+pub fn score_step(table: toml::Table, base_dir: &Path) -> Result<Box<dyn Step>, SettingsError> {
+    let s: ScoreSettings = settings(table)?;
+    let defaults = ScoreOptions::default();
+    let max_tokens = s.max_tokens.unwrap_or(defaults.max_tokens);
+    let options = ScoreOptions {
+        max_tokens,
+        stride: s.stride.unwrap_or((max_tokens / 2).max(1)),
+        batch_tokens: s.batch_tokens.unwrap_or(defaults.batch_tokens),
+    };
+    let model = resolve(base_dir, &s.model);
+    let tokenizer = s.tokenizer.as_deref().map(|t| resolve(base_dir, t));
+    let scorer = Scorer::open(
+        &model,
+        tokenizer.as_deref(),
+        s.dtype.as_deref().unwrap_or("f32"),
+        s.device.as_deref().unwrap_or("cpu"),
+        options,
+    )
+    .map_err(SettingsError::new)?;
+    let thresholds = PplThresholds {
+        all: s.max_ppl,
+        per_language: s.max_ppl_by_lang,
+    };
+    Ok(Box::new(ScoreStep::new(scorer, thresholds)))
+}
+
+/// A `ppl_bucket` step from its pipeline settings (paths relative to `base_dir`).
+pub fn bucket_step(table: toml::Table, base_dir: &Path) -> Result<Box<dyn Step>, SettingsError> {
+    let s: BucketSettings = settings(table)?;
+    let path = resolve(base_dir, &s.cutoffs);
+    let in_cutoffs = |e: &dyn std::fmt::Display| {
+        SettingsError::at("cutoffs", format!("{}: {e}", path.display()))
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| in_cutoffs(&e))?;
+    let cutoffs: BucketCutoffs = serde_json::from_str(&text).map_err(|e| in_cutoffs(&e))?;
+    let keep = s
+        .keep
+        .iter()
+        .map(|b| Bucket::parse(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SettingsError::at("keep", e))?;
+    Ok(Box::new(BucketStep::new(cutoffs, keep)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@ mod tokenizer;
 mod windows;
 
 pub use buckets::{percentile, Bucket, BucketCutoffs, Cutoffs};
-pub use config::register_steps;
+pub use config::{bucket_step, score_step};
 pub use scorer::{DocScore, ScoreOptions, Scorer, LENGTH_QUANTUM, MIN_ROWS};
 pub use step::{document_language, BucketStep, PplThresholds, ScoreStep, REASON};
 pub use tokenizer::{HfTokenizer, RankFileTokenizer, TextEncoder, Tokenizer, GLM_PREFIX};
