@@ -373,7 +373,7 @@ fn an_interrupted_run_resumes_to_the_same_output() {
         "6",
         "--quiet",
     ];
-    let stopped = glmkit_env(&args, &[("GLMKIT_STOP_AFTER_SHARDS", "2")]);
+    let stopped = glmkit(&[&args[..], &["--stop-after-files", "2"]].concat());
     assert!(!stopped.status.success());
     assert_eq!(std::fs::read_dir(resumed.join(".done")).unwrap().count(), 2);
     // A crash can also leave a half-written part behind; the rerun must not keep it.

@@ -52,7 +52,11 @@ max_ppl_by_lang = { zh = 100.0 }
         ),
     ];
     docs[1].meta.insert("lang".into(), "zh".into());
-    let verdicts = pipeline.steps[0].document().unwrap().apply_batch(&mut docs);
+    let verdicts = pipeline.steps[0]
+        .document()
+        .unwrap()
+        .apply_batch(&mut docs)
+        .unwrap();
     let ppl = docs[0].annotation("ppl").unwrap().as_f64().unwrap();
     let expected = golden["docs"][1]["ppl"].as_f64().unwrap();
     assert!((ppl - expected).abs() / expected < 1e-5);
@@ -93,7 +97,11 @@ fn bucket_step_reads_cutoffs_written_by_score() {
     );
     doc.meta.insert("lang".into(), "en".into());
     doc.annotate("ppl", 15.0);
-    let verdict = pipeline.steps[0].document().unwrap().apply(&mut doc);
+    let verdict = pipeline.steps[0]
+        .document()
+        .unwrap()
+        .apply(&mut doc)
+        .unwrap();
     assert_eq!(doc.annotation("bucket").unwrap(), "middle");
     assert!(matches!(verdict, Verdict::Reject(r) if r.reason == "perplexity"));
 }

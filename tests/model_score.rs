@@ -135,7 +135,7 @@ fn score_step_annotates_and_thresholds() {
         scorer(256),
         PplThresholds::parse(&["1e6", "zh=100"]).unwrap(),
     );
-    let verdicts = step.apply_batch(&mut docs);
+    let verdicts = step.apply_batch(&mut docs).unwrap();
     for (i, (d, verdict)) in docs.iter().zip(&verdicts).enumerate() {
         let expected = &golden["docs"][i];
         assert_eq!(
@@ -168,7 +168,7 @@ fn score_step_annotates_and_thresholds() {
     }
     // The same step on one document gives the same annotation.
     let mut single = doc("x", &texts[1], "en");
-    step.apply(&mut single);
+    step.apply(&mut single).unwrap();
     assert_eq!(single.annotation("ppl"), docs[1].annotation("ppl"));
 }
 
@@ -208,7 +208,7 @@ fn bucket_step_splits_each_language_at_its_percentiles() {
     let cutoffs =
         BucketCutoffs::compute(pairs.iter().map(|(l, p)| (l.as_str(), *p)), (30.0, 60.0)).unwrap();
     let step = BucketStep::new(cutoffs, vec![Bucket::Head, Bucket::Middle]);
-    let verdicts: Vec<Verdict> = docs.iter_mut().map(|d| step.apply(d)).collect();
+    let verdicts: Vec<Verdict> = docs.iter_mut().map(|d| step.apply(d).unwrap()).collect();
     let buckets: Vec<&str> = docs
         .iter()
         .map(|d| d.annotation("bucket").unwrap().as_str().unwrap())
@@ -274,7 +274,7 @@ fn a_document_the_tokenizer_rejects_does_not_stop_the_others() {
         doc("a", golden["docs"][0]["text"].as_str().unwrap(), "en"),
         doc("b", "FAIL here", "en"),
     ];
-    let verdicts = step.apply_batch(&mut docs);
+    let verdicts = step.apply_batch(&mut docs).unwrap();
     assert_eq!(verdicts[0], Verdict::Keep);
     let ppl = docs[0].annotation("ppl").unwrap().as_f64().unwrap();
     assert!((ppl - golden["docs"][0]["ppl"].as_f64().unwrap()).abs() < 1e-3);
@@ -371,4 +371,56 @@ fn a_tiktoken_rank_file_tokenizes_like_its_tokenizer_json() {
         }
     }
     assert!(checked > 20, "{checked} documents compared");
+}
+
+/// Encodes like the fixture tokenizer, but a text with `BOOM` gets an id past the model's
+/// vocabulary, which the model fails on: a failure of the model, not of a document.
+struct Breaking(Tokenizer);
+
+impl glmkit::model::score::TextEncoder for Breaking {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, glmkit::model::ModelError> {
+        let mut ids = self.0.encode(text)?;
+        if text.contains("BOOM") {
+            ids.push(1 << 30);
+        }
+        Ok(ids)
+    }
+    fn prefix(&self) -> &[u32] {
+        self.0.prefix()
+    }
+    fn max_id(&self) -> u32 {
+        self.0.max_id()
+    }
+}
+
+#[test]
+fn a_failure_of_the_model_fails_the_step_instead_of_rejecting_documents() {
+    let golden = golden();
+    let dir = fixtures().join(golden["model"].as_str().unwrap());
+    let config = GlmConfig::from_dir(&dir).unwrap();
+    let model = Glm4::load(
+        &config,
+        &Checkpoint::open(&dir).unwrap(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
+    let options = ScoreOptions {
+        max_tokens: 24,
+        stride: 10,
+        batch_tokens: 64,
+    };
+    let step = ScoreStep::new(
+        Scorer::new(model, Box::new(Breaking(tokenizer)), options).unwrap(),
+        PplThresholds::default(),
+    );
+    let text = golden["docs"][0]["text"].as_str().unwrap();
+    let mut docs = vec![doc("a", text, "en"), doc("b", "BOOM", "en")];
+    let error = step.apply_batch(&mut docs).unwrap_err();
+    assert!(!error.to_string().is_empty());
+    // Nothing was decided or annotated about either document.
+    assert!(docs.iter().all(|d| d.annotation("ppl").is_none()));
+    let mut fine = vec![doc("a", text, "en")];
+    assert_eq!(step.apply_batch(&mut fine).unwrap(), vec![Verdict::Keep]);
 }

@@ -312,7 +312,7 @@ fn a_rerun_with_dedup_exact_redoes_the_files_an_interrupted_run_finished() {
     let out = tmp.path().join("out");
     let args = ["run", &s(&pipeline), &s(&input), "-o", &s(&out), "-q"];
     // The first run stops after a.jsonl, as a crash would.
-    let first = glmkit_env(&args, &[("GLMKIT_STOP_AFTER_SHARDS", "1")]);
+    let first = glmkit(&[&args[..], &["--stop-after-files", "1"]].concat());
     assert!(!first.status.success());
     assert!(out.join(".done/a.json").is_file());
     // Skipping a.jsonl now would leave its text out of the seen set and keep the copy in b.

@@ -20,7 +20,7 @@ use super::{check_stage, filter_with, pool};
 use crate::corpus::Document;
 use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
-use crate::pipeline::{RunOptions, RunSummary, Step, Verdict};
+use crate::pipeline::{RunOptions, RunSummary, Step, StepError, Verdict};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -295,17 +295,17 @@ impl Step for ExactFilter {
         "dedup_exact"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let removal = self
             .inputs
             .key_of(doc)
             .and_then(|key| self.removals.get(&key));
-        match removal {
+        Ok(match removal {
             Some((_, kept_id)) => Verdict::Reject(
                 Rejection::new("dedup_exact", "dup_exact").with("kept_id", kept_id.as_str()),
             ),
             None => Verdict::Keep,
-        }
+        })
     }
 
     /// Decides from the document's position alone.

@@ -19,7 +19,7 @@ use super::{check_stage, filter_with, pool};
 use crate::corpus::Document;
 use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
-use crate::pipeline::{RunOptions, RunSummary, Step, Verdict};
+use crate::pipeline::{RunOptions, RunSummary, Step, StepError, Verdict};
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -304,18 +304,20 @@ impl Step for LinesFilter {
         "dedup_lines"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
-        match remove_frequent(&doc.text, &self.opts, &self.frequent, &mut String::new()) {
-            LinesOutcome::Unchanged => Verdict::Keep,
-            LinesOutcome::Empty { removed } => Verdict::Reject(
-                Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed),
-            ),
-            LinesOutcome::Changed { text, removed } => {
-                doc.text = text;
-                doc.annotate("dedup_lines_removed", removed);
-                Verdict::Keep
-            }
-        }
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
+        Ok(
+            match remove_frequent(&doc.text, &self.opts, &self.frequent, &mut String::new()) {
+                LinesOutcome::Unchanged => Verdict::Keep,
+                LinesOutcome::Empty { removed } => Verdict::Reject(
+                    Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed),
+                ),
+                LinesOutcome::Changed { text, removed } => {
+                    doc.text = text;
+                    doc.annotate("dedup_lines_removed", removed);
+                    Verdict::Keep
+                }
+            },
+        )
     }
 }
 

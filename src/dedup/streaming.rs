@@ -12,7 +12,7 @@
 use super::exact::content_hash;
 use super::Normalization;
 use crate::corpus::Document;
-use crate::pipeline::{settings, Rejection, SettingsError, Step, Verdict};
+use crate::pipeline::{settings, Rejection, SettingsError, Step, StepError, Verdict};
 use rayon::prelude::*;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -53,13 +53,13 @@ impl Step for StreamingExact {
         STEP
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let hash = content_hash(&doc.text, self.normalize, &mut String::new());
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        Self::verdict(&mut seen, hash, doc)
+        Ok(Self::verdict(&mut seen, hash, doc))
     }
 
-    fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
+    fn apply_batch(&self, docs: &mut [Document]) -> Result<Vec<Verdict>, StepError> {
         let hashes: Vec<u128> = docs
             .par_iter()
             .map_init(String::new, |scratch, doc| {
@@ -67,10 +67,11 @@ impl Step for StreamingExact {
             })
             .collect();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        docs.iter()
+        Ok(docs
+            .iter()
             .zip(hashes)
             .map(|(doc, hash)| Self::verdict(&mut seen, hash, doc))
-            .collect()
+            .collect())
     }
 
     /// Decides from the text alone.
@@ -120,7 +121,7 @@ mod tests {
             doc("b", "other"),
             doc("c", "same text"),
         ];
-        let verdicts = step.apply_batch(&mut first);
+        let verdicts = step.apply_batch(&mut first).unwrap();
         assert_eq!(verdicts[0], Verdict::Keep);
         assert_eq!(verdicts[1], Verdict::Keep);
         let Verdict::Reject(r) = &verdicts[2] else {
@@ -131,12 +132,12 @@ mod tests {
             (REASON, &serde_json::json!("a"))
         );
         let mut second = vec![doc("d", "other"), doc("e", "new")];
-        let verdicts = step.apply_batch(&mut second);
+        let verdicts = step.apply_batch(&mut second).unwrap();
         assert!(matches!(&verdicts[0], Verdict::Reject(r) if r.details["kept_id"] == "b"));
         assert_eq!(verdicts[1], Verdict::Keep);
         assert!(matches!(
             step.apply(&mut doc("f", "new")),
-            Verdict::Reject(_)
+            Ok(Verdict::Reject(_))
         ));
     }
 }

@@ -24,7 +24,7 @@
 use super::script::{script_of, Script, ScriptCounts};
 use super::thresholds::Thresholds;
 use crate::corpus::Document;
-use crate::pipeline::{Rejection, Step, Verdict};
+use crate::pipeline::{Rejection, Step, StepError, Verdict};
 use serde::Deserialize;
 use std::collections::HashMap;
 use whatlang::{Detector, Lang};
@@ -449,7 +449,7 @@ impl Step for LangIdStep {
         "langid"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let found = self.identifier.identify(&doc.text);
         let (lang, score) = found
             .map(|f| (f.lang, f.score))
@@ -458,20 +458,20 @@ impl Step for LangIdStep {
         doc.annotate("lang", lang);
         doc.annotate("lang_score", score);
         if !self.keep.is_empty() && !self.keep.iter().any(|k| k == lang) {
-            return Verdict::Reject(
+            return Ok(Verdict::Reject(
                 Rejection::new("langid", "language")
                     .with("value", lang)
                     .with("keep", self.keep.join(",")),
-            );
+            ));
         }
         if score < self.min_score {
-            return Verdict::Reject(
+            return Ok(Verdict::Reject(
                 Rejection::new("langid", "lang_score")
                     .with("value", score)
                     .with("threshold", self.min_score),
-            );
+            ));
         }
-        Verdict::Keep
+        Ok(Verdict::Keep)
     }
 }
 

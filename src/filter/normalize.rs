@@ -3,7 +3,7 @@
 //! `glmkit.normalize_changed` (see [`normalize_counting`]).
 
 use crate::corpus::Document;
-use crate::pipeline::{Step, Verdict};
+use crate::pipeline::{Step, StepError, Verdict};
 use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 
@@ -189,13 +189,13 @@ impl Step for NormalizeStep {
         "normalize"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let (normalized, changed) = normalize_counting(&doc.text, &self.config);
         doc.annotate("normalize_changed", changed);
         if changed > 0 {
             doc.text = normalized;
         }
-        Verdict::Keep
+        Ok(Verdict::Keep)
     }
 }
 

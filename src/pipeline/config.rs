@@ -389,8 +389,8 @@ mod tests {
         fn name(&self) -> &str {
             "keep"
         }
-        fn apply(&self, _: &mut Document) -> Verdict {
-            Verdict::Keep
+        fn apply(&self, _: &mut Document) -> Result<Verdict, crate::pipeline::StepError> {
+            Ok(Verdict::Keep)
         }
     }
 

@@ -9,7 +9,7 @@
 //! and every parallel map keeps its input order.
 
 use super::output::{output_stems, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
-use super::{Rejection, Stats, Step, StepStats, Verdict};
+use super::{Rejection, Stats, Step, StepError, StepStats, Verdict};
 use crate::corpus::ShardSpec;
 use crate::corpus::{
     decode_json_line, parquet_column_types, read_id_text, ColumnTypes, CorpusError, CorpusReader,
@@ -21,10 +21,6 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
-
-/// Test hook: stop (with [`PipelineError::Interrupted`]) after this many files were processed,
-/// as a crash would, to test resume.
-pub const STOP_AFTER_ENV: &str = "GLMKIT_STOP_AFTER_SHARDS";
 
 /// How to run steps over a corpus.
 #[derive(Debug, Clone)]
@@ -45,6 +41,9 @@ pub struct RunOptions {
     pub batch_bytes: usize,
     /// Show a progress bar (on a terminal) or log a line per file.
     pub progress: Progress,
+    /// Process at most this many of the files still to do, then stop with
+    /// [`PipelineError::Interrupted`], as a killed run would (tests of resume set it).
+    pub stop_after_files: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +66,7 @@ impl RunOptions {
             batch_docs: 4096,
             batch_bytes: 4 << 20,
             progress: Progress::Quiet,
+            stop_after_files: None,
         }
     }
 }
@@ -82,14 +82,21 @@ pub enum PipelineError {
     },
     #[error("cannot start {threads} worker threads: {message}")]
     Threads { threads: usize, message: String },
-    #[error("stopped after {0} files ({STOP_AFTER_ENV})")]
+    #[error("stopped after {0} files, as asked")]
     Interrupted(usize),
+    /// A step could not do its work on a file (not a verdict about its documents): the file is
+    /// not marked done and its outputs are removed, so a rerun does it again.
+    #[error(
+        "{file}: step `{step}` failed: {source} (the file is not marked done; a rerun retries it)"
+    )]
+    StepFailed {
+        file: String,
+        step: String,
+        source: StepError,
+    },
     /// A corpus-wide step could not look at the corpus.
     #[error("step `{step}`: {source}")]
-    Step {
-        step: String,
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    Step { step: String, source: StepError },
     /// A pipeline with a corpus-wide step was asked to run as one shard of several.
     #[error("step `{step}` needs every document of the corpus in one task; it cannot run as shard {shard}")]
     Sharded { step: String, shard: ShardSpec },
@@ -122,10 +129,6 @@ pub fn run(
             threads,
             message: e.to_string(),
         })?;
-    let stop_after: Option<usize> = std::env::var(STOP_AFTER_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok());
-
     let mine: Vec<usize> = (0..inputs.len())
         .filter(|&k| options.shard.owns(k))
         .collect();
@@ -151,7 +154,7 @@ pub fn run(
             None => todo.push((input, stem.as_str())),
         }
     }
-    let interrupted = stop_after.filter(|&n| n < todo.len());
+    let interrupted = options.stop_after_files.filter(|&n| n < todo.len());
     if let Some(n) = interrupted {
         todo.truncate(n);
     }
@@ -262,7 +265,7 @@ fn process_files(
         let writer_thread =
             scope.spawn(move || write_outputs(out_rx, files, options, layout, progress, threads));
 
-        let mut failure = None;
+        let mut failure: Option<PipelineError> = None;
         let mut current: Option<(Arc<str>, Stats)> = None;
         for message in batch_rx {
             let to_writer = match message {
@@ -284,15 +287,26 @@ fn process_files(
                         .into_par_iter()
                         .map(|raw| ReadRecord::read(raw, file, &options.read, pass_through))
                         .collect();
-                    let encoded = run_batch(records, steps, options, stats);
-                    progress.batch_done(stats);
-                    ToWriter::Batch(encoded)
+                    match run_batch(records, steps, options, stats) {
+                        Ok(encoded) => {
+                            progress.batch_done(stats);
+                            ToWriter::Batch(encoded)
+                        }
+                        Err((step, source)) => {
+                            failure = Some(PipelineError::StepFailed {
+                                file: file.to_string(),
+                                step,
+                                source,
+                            });
+                            break;
+                        }
+                    }
                 }
                 ToWorkers::End => {
                     ToWriter::End(current.take().expect("a file ends after it starts").1)
                 }
                 ToWorkers::Failed(error) => {
-                    failure = Some(error);
+                    failure = Some(error.into());
                     break;
                 }
             };
@@ -305,7 +319,7 @@ fn process_files(
             .join()
             .expect("the writer thread does not panic")?;
         match failure {
-            Some(error) => Err(error.into()),
+            Some(error) => Err(error),
             None => Ok(done),
         }
     })
@@ -388,6 +402,13 @@ fn write_outputs(
             }
         }
     }
+    if let Some((position, writers)) = open {
+        // The run stopped inside this file: no part of it may look finished.
+        drop(writers);
+        layout
+            .clear_outputs(files[position].1)
+            .map_err(|e| io(&layout.root, e))?;
+    }
     Ok(done)
 }
 
@@ -435,13 +456,13 @@ impl ReadRecord {
     }
 }
 
-/// Runs the steps over one batch and encodes what goes where.
+/// Runs the steps over one batch and encodes what goes where; or the step that failed, and why.
 fn run_batch(
     records: Vec<ReadRecord>,
     steps: &[Box<dyn Step>],
     options: &RunOptions,
     stats: &mut Stats,
-) -> EncodedBatch {
+) -> Result<EncodedBatch, (String, StepError)> {
     let mut out = EncodedBatch::default();
     // (position in batch, document)
     let mut live: Vec<(usize, Document)> = Vec::with_capacity(records.len());
@@ -476,13 +497,12 @@ fn run_batch(
     for step in steps {
         let seen = live.len() as u64;
         let (positions, mut docs): (Vec<usize>, Vec<Document>) = live.into_iter().unzip();
-        let verdicts = step.apply_batch(&mut docs);
-        assert_eq!(
-            verdicts.len(),
-            docs.len(),
-            "step `{}` returned a verdict per document",
-            step.name()
-        );
+        let failed = |source: StepError| (step.name().to_string(), source);
+        let verdicts = step.apply_batch(&mut docs).map_err(failed)?;
+        if verdicts.len() != docs.len() {
+            let message = format!("{} verdicts for {} documents", verdicts.len(), docs.len());
+            return Err(failed(message.into()));
+        }
         let first_removed = removed.len();
         live = Vec::with_capacity(docs.len());
         for ((position, doc), verdict) in positions.into_iter().zip(docs).zip(verdicts) {
@@ -548,7 +568,7 @@ fn run_batch(
             encode(&doc, text_field, format)
         })
         .collect();
-    out
+    Ok(out)
 }
 
 /// Adds one batch of a step to the run's counts: `seen` documents reached it and `removed`

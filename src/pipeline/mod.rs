@@ -11,8 +11,8 @@ mod step;
 pub use config::{
     settings, ConfigError, InputSection, OutputSection, Pipeline, SettingsError, StepCatalog,
 };
-pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary, STOP_AFTER_ENV};
+pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary};
 pub use output::{output_stems, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
 pub use phases::{run_pipeline, WORK_DIR};
 pub use stats::{Stats, StepStats};
-pub use step::{CorpusInput, CorpusStep, PipelineStep, Rejection, Step, Verdict};
+pub use step::{CorpusInput, CorpusStep, PipelineStep, Rejection, Step, StepError, Verdict};

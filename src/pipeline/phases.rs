@@ -289,7 +289,7 @@ fn io(path: &Path, source: std::io::Error) -> PipelineError {
 mod tests {
     use super::*;
     use crate::corpus::{CorpusReader, Document, Record};
-    use crate::pipeline::{Rejection, Verdict};
+    use crate::pipeline::{Rejection, StepError, Verdict};
     use std::collections::HashMap;
 
     /// Rejects documents whose text starts with a prefix.
@@ -300,12 +300,12 @@ mod tests {
             self.0
         }
 
-        fn apply(&self, doc: &mut Document) -> Verdict {
-            if doc.text.starts_with(self.0) {
+        fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
+            Ok(if doc.text.starts_with(self.0) {
                 Verdict::Reject(Rejection::new(self.0, "prefix"))
             } else {
                 Verdict::Keep
-            }
+            })
         }
     }
 
@@ -317,10 +317,7 @@ mod tests {
             "repeated"
         }
 
-        fn prepare(
-            &self,
-            input: &CorpusInput,
-        ) -> Result<Box<dyn Step>, Box<dyn std::error::Error + Send + Sync>> {
+        fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError> {
             let mut counts: HashMap<String, usize> = HashMap::new();
             for file in input.files {
                 for doc in CorpusReader::open(file, input.read)?.records() {
@@ -340,11 +337,11 @@ mod tests {
             "repeated"
         }
 
-        fn apply(&self, doc: &mut Document) -> Verdict {
-            match self.0.get(&doc.text) {
+        fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
+            Ok(match self.0.get(&doc.text) {
                 Some(&n) if n > 1 => Verdict::Reject(Rejection::new("repeated", "repeated")),
                 _ => Verdict::Keep,
-            }
+            })
         }
     }
 
@@ -445,5 +442,82 @@ mod tests {
             (10, 4, 5, 1)
         );
         assert_eq!((total.text_bytes_read, total.text_bytes_kept), (100, 40));
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+    use crate::corpus::Document;
+    use crate::pipeline::{StepError, Verdict};
+
+    /// Fails (as a device would) on a document whose text is `FAIL`, while `armed`.
+    struct Fragile {
+        armed: bool,
+    }
+
+    impl Step for Fragile {
+        fn name(&self) -> &str {
+            "fragile"
+        }
+
+        fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
+            if self.armed && doc.text == "FAIL" {
+                return Err("device lost".into());
+            }
+            Ok(Verdict::Keep)
+        }
+    }
+
+    #[test]
+    fn a_failing_step_fails_the_run_and_its_file_is_redone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.jsonl"), "{\"id\":1,\"text\":\"x\"}\n").unwrap();
+        std::fs::write(
+            dir.path().join("b.jsonl"),
+            "{\"id\":2,\"text\":\"y\"}\n{\"id\":3,\"text\":\"z\"}\n{\"id\":4,\"text\":\"FAIL\"}\n",
+        )
+        .unwrap();
+        let inputs = crate::corpus::expand_inputs(&[dir.path().to_str().unwrap()]).unwrap();
+        let out = dir.path().join("out");
+        let mut options = RunOptions::new(&out);
+        options.format = Format::Jsonl;
+        // One document a batch and a part: b's first parts are finished before the failure.
+        options.batch_docs = 1;
+        options.limits = PartLimits {
+            max_docs: 1,
+            max_bytes: 1 << 20,
+        };
+        let steps = |armed| vec![PipelineStep::Document(Box::new(Fragile { armed }))];
+
+        let error = run_pipeline(&inputs, steps(true), &options).unwrap_err();
+        match &error {
+            PipelineError::StepFailed { file, step, source } => {
+                assert!(file.ends_with("b.jsonl"), "{error}");
+                assert_eq!(
+                    (step.as_str(), source.to_string()),
+                    ("fragile", "device lost".into())
+                );
+            }
+            other => panic!("{other}"),
+        }
+        assert!(out.join(".done/a.json").is_file());
+        assert!(!out.join(".done/b.json").exists());
+        let names = |kind: &str| -> Vec<String> {
+            let mut names: Vec<String> = std::fs::read_dir(out.join(kind))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        // Nothing of b is left to look finished (or half written).
+        assert_eq!(names(KEPT), ["a-00000.jsonl"]);
+        assert!(names(REJECTED).is_empty() && names(QUARANTINE).is_empty());
+
+        let summary = run_pipeline(&inputs, steps(false), &options).unwrap();
+        assert_eq!((summary.processed_files, summary.skipped_files), (1, 1));
+        assert_eq!((summary.total.read, summary.total.kept), (4, 4));
+        assert_eq!(names(KEPT).len(), 4);
     }
 }

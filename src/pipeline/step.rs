@@ -33,6 +33,11 @@ impl Rejection {
     }
 }
 
+/// Why a step could not do its work (a device error, out of memory, a file it needs): not a
+/// verdict about any document. The run stops, the input file it was on is not marked done, and
+/// a rerun does it again.
+pub type StepError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     Keep,
@@ -45,18 +50,23 @@ pub enum Verdict {
 ///
 /// Steps must be deterministic: the same document gives the same verdict and the same changes
 /// whatever the thread count or batch boundaries.
+///
+/// A verdict is about a document; an error is about the step. A document the step cannot take
+/// (too long for the model, say) is a rejection with its reason; a failure of the step itself
+/// (the device, memory, a file it reads) is an [`StepError`], which fails the run instead of
+/// deciding about documents.
 pub trait Step: Send + Sync {
     /// Name recorded in rejections and stats.
     fn name(&self) -> &str;
 
     /// Looks at one document; may change its text or annotate it.
-    fn apply(&self, doc: &mut Document) -> Verdict;
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError>;
 
     /// Looks at a batch (in input order). The executor passes a run's batches one at a time, in
     /// input order, so a step may keep state across them (streaming exact dedup does). Steps
     /// that gain from batching (model scoring) override this; the default runs
     /// [`Step::apply`] on each document in parallel.
-    fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
+    fn apply_batch(&self, docs: &mut [Document]) -> Result<Vec<Verdict>, StepError> {
         docs.par_iter_mut().map(|doc| self.apply(doc)).collect()
     }
 
@@ -112,10 +122,7 @@ pub trait CorpusStep: Send + Sync {
     }
 
     /// Looks at the whole input and returns the step that decides about each document of it.
-    fn prepare(
-        &self,
-        input: &CorpusInput,
-    ) -> Result<Box<dyn Step>, Box<dyn std::error::Error + Send + Sync>>;
+    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError>;
 }
 
 /// A step of a pipeline: document-local, or corpus-wide.

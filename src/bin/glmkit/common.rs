@@ -67,6 +67,9 @@ pub struct OutputArgs {
     /// Don't show progress.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Stop after this many input files, as a killed run would (for tests of resume).
+    #[arg(long, hide = true, value_name = "N")]
+    pub stop_after_files: Option<usize>,
 }
 
 impl OutputArgs {
@@ -91,6 +94,7 @@ impl OutputArgs {
             max_bytes: self.shard_bytes.max(1),
         };
         options.progress = progress_mode(self.quiet);
+        options.stop_after_files = self.stop_after_files;
         Ok(options)
     }
 

@@ -111,6 +111,9 @@ pub struct RunArgs {
     /// Don't show progress.
     #[arg(short, long)]
     quiet: bool,
+    /// Stop after this many input files, as a killed run would (for tests of resume).
+    #[arg(long, hide = true, value_name = "N")]
+    stop_after_files: Option<usize>,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -164,6 +167,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         shard_docs: args.shard_docs,
         shard_bytes: args.shard_bytes,
         quiet: args.quiet,
+        stop_after_files: args.stop_after_files,
     };
     let files = input.files()?;
     let options = out.run_options(&input)?;

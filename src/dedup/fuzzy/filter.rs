@@ -6,7 +6,7 @@ use super::cluster::{cluster_id, Clusters};
 use super::store::SignatureStore;
 use super::FuzzyOptions;
 use crate::corpus::Document;
-use crate::pipeline::{Rejection, Step, Verdict};
+use crate::pipeline::{Rejection, Step, StepError, Verdict};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -43,19 +43,21 @@ impl Step for FuzzyFilter {
         "dedup_fuzzy"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
-        match self
-            .inputs
-            .key_of(doc)
-            .and_then(|key| self.removed.get(&key))
-        {
-            Some((cluster, kept_id)) => Verdict::Reject(
-                Rejection::new("dedup_fuzzy", "dup_fuzzy")
-                    .with("cluster", cluster.as_str())
-                    .with("kept_id", kept_id.as_str()),
-            ),
-            None => Verdict::Keep,
-        }
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
+        Ok(
+            match self
+                .inputs
+                .key_of(doc)
+                .and_then(|key| self.removed.get(&key))
+            {
+                Some((cluster, kept_id)) => Verdict::Reject(
+                    Rejection::new("dedup_fuzzy", "dup_fuzzy")
+                        .with("cluster", cluster.as_str())
+                        .with("kept_id", kept_id.as_str()),
+                ),
+                None => Verdict::Keep,
+            },
+        )
     }
 
     /// Decides from the document's position alone.

@@ -18,7 +18,7 @@ pub use gopher_repetition::{GopherRepetition, GopherRepetitionConfig};
 use super::analysis::TextAnalysis;
 use super::thresholds::{Profile, Thresholds};
 use crate::corpus::Document;
-use crate::pipeline::{Rejection, Step, Verdict};
+use crate::pipeline::{Rejection, Step, StepError, Verdict};
 use std::sync::Arc;
 
 /// Why a text failed a rule: the measure, its value and the threshold it crossed.
@@ -107,13 +107,13 @@ impl Step for RuleStep {
         self.rule.name()
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let lang = document_lang(doc);
         let profile = self.thresholds.for_lang(lang.as_deref());
-        match self.rule.check(&doc.text, profile) {
+        Ok(match self.rule.check(&doc.text, profile) {
             Ok(()) => Verdict::Keep,
             Err(failure) => Verdict::Reject(rejection(self.rule.as_ref(), failure, lang)),
-        }
+        })
     }
 }
 
@@ -142,13 +142,13 @@ impl Step for RuleSetStep {
         self.rules.iter().map(|r| r.name().to_string()).collect()
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let lang = document_lang(doc);
         let profile = self.thresholds.for_lang(lang.as_deref());
-        match first_failure(&self.rules, &doc.text, profile) {
+        Ok(match first_failure(&self.rules, &doc.text, profile) {
             None => Verdict::Keep,
             Some((rule, failure)) => Verdict::Reject(rejection(rule, failure, lang)),
-        }
+        })
     }
 }
 
@@ -247,10 +247,11 @@ mod tests {
                 }
                 let one_by_one = singles
                     .iter()
-                    .map(|s| s.apply(&mut doc.clone()))
+                    .map(|s| s.apply(&mut doc.clone()).unwrap())
                     .find(|v| *v != Verdict::Keep)
                     .unwrap_or(Verdict::Keep);
-                assert_eq!(set.apply(&mut doc), one_by_one, "{text:?} {lang:?}");
+                let together = set.apply(&mut doc).unwrap();
+                assert_eq!(together, one_by_one, "{text:?} {lang:?}");
             }
         }
     }

@@ -6,7 +6,7 @@ use super::buckets::{Bucket, BucketCutoffs};
 use super::scorer::Scorer;
 use crate::corpus::Document;
 use crate::model::ModelError;
-use crate::pipeline::{Rejection, Step, Verdict};
+use crate::pipeline::{Rejection, Step, StepError, Verdict};
 use rayon::prelude::*;
 
 /// Reason code of every rejection made on perplexity.
@@ -93,13 +93,14 @@ impl Step for ScoreStep {
         "score"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
-        self.apply_batch(std::slice::from_mut(doc))
-            .pop()
-            .unwrap_or(Verdict::Keep)
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
+        let mut verdicts = self.apply_batch(std::slice::from_mut(doc))?;
+        Ok(verdicts.pop().expect("a verdict per document"))
     }
 
-    fn apply_batch(&self, docs: &mut [Document]) -> Vec<Verdict> {
+    /// A document the tokenizer cannot take is rejected (`score_error`); a failure of the model
+    /// (the device, memory) fails the step, so that no document is judged by it.
+    fn apply_batch(&self, docs: &mut [Document]) -> Result<Vec<Verdict>, StepError> {
         // A document the tokenizer fails on is rejected alone; the others are scored together.
         let encoded: Vec<Result<Vec<u32>, ModelError>> = docs
             .par_iter()
@@ -110,21 +111,21 @@ impl Step for ScoreStep {
             .filter_map(|e| e.as_ref().ok())
             .cloned()
             .collect();
-        let mut scores = match self.scorer.score_ids(&sequences, self.scorer.prefix_len()) {
-            Ok(scores) => scores.into_iter(),
-            Err(e) => {
-                let message = e.to_string();
-                return docs.iter().map(|_| self.error(&message)).collect();
-            }
-        };
-        docs.iter_mut()
+        let scores = self
+            .scorer
+            .score_ids(&sequences, self.scorer.prefix_len())?;
+        if scores.len() != sequences.len() {
+            let message = format!("{} scores for {} documents", scores.len(), sequences.len());
+            return Err(message.into());
+        }
+        let mut scores = scores.into_iter();
+        Ok(docs
+            .iter_mut()
             .zip(encoded)
             .map(|(doc, encoded)| {
-                if let Err(e) = encoded {
-                    return self.error(&e.to_string());
-                }
-                let Some(score) = scores.next() else {
-                    return self.error("no score");
+                let score = match encoded {
+                    Err(e) => return self.unscorable(&e.to_string()),
+                    Ok(_) => scores.next().expect("counted above"),
                 };
                 doc.annotate("tokens", score.tokens as u64);
                 if let (Some(nll), Some(ppl)) = (score.nll(), score.perplexity()) {
@@ -133,13 +134,13 @@ impl Step for ScoreStep {
                 }
                 self.verdict(doc, score.perplexity())
             })
-            .collect()
+            .collect())
     }
 }
 
 impl ScoreStep {
-    /// A document that could not be scored (reason `score_error`, with the error).
-    fn error(&self, message: &str) -> Verdict {
+    /// A document the tokenizer cannot take (reason `score_error`, with the error).
+    fn unscorable(&self, message: &str) -> Verdict {
         Verdict::Reject(Rejection::new(self.name(), "score_error").with("error", message))
     }
 }
@@ -162,16 +163,16 @@ impl Step for BucketStep {
         "ppl_bucket"
     }
 
-    fn apply(&self, doc: &mut Document) -> Verdict {
+    fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         let Some(ppl) = doc.annotation("ppl").and_then(|v| v.as_f64()) else {
-            return Verdict::Keep;
+            return Ok(Verdict::Keep);
         };
         let lang = document_language(doc);
         let Some(bucket) = self.cutoffs.bucket(&lang, ppl) else {
-            return Verdict::Keep;
+            return Ok(Verdict::Keep);
         };
         doc.annotate("bucket", bucket.name());
-        if self.keep.contains(&bucket) {
+        Ok(if self.keep.contains(&bucket) {
             Verdict::Keep
         } else {
             Verdict::Reject(
@@ -179,7 +180,7 @@ impl Step for BucketStep {
                     .with("bucket", bucket.name())
                     .with("lang", lang),
             )
-        }
+        })
     }
 }
 
