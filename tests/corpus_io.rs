@@ -485,3 +485,93 @@ fn rerun_with_another_format_leaves_no_stale_parts() {
         sample_records().len()
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.jsonl"),
+        b"\xEF\xBB\xBF{\"id\":\"1\",\"text\":\"first\"}\n{\"id\":\"2\",\"text\":\"second\"}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.txt"), b"\xEF\xBB\xBFplain").unwrap();
+    let out = tmp.path().join("out");
+    for pass_through in [false, true] {
+        let mut extra = vec!["--format", "jsonl", "--force"];
+        if pass_through {
+            // dedup exact only decides, so kept lines are written as read.
+            let args = [
+                "dedup",
+                "exact",
+                dir.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--format",
+                "jsonl",
+                "--force",
+                "-q",
+            ];
+            assert_ok(&glmkit(&args));
+        } else {
+            extra.push("--threads");
+            extra.push("1");
+            assert_ok(&convert(&[&dir], &out, &extra));
+        }
+        let stats = stats_json(&out);
+        assert_eq!(stats["quarantined"], 0, "{stats}");
+        let mut kept = read_records(&out.join("kept"));
+        kept.sort_by_key(|r| r["id"].as_str().unwrap().to_string());
+        let texts: Vec<&str> = kept.iter().map(|r| r["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["first", "second", "plain"], "{kept:?}");
+        let a = std::fs::read(out.join("kept/a-00000.jsonl")).unwrap();
+        assert!(
+            a.starts_with(b"{\"id\":\"1\""),
+            "{:?}",
+            String::from_utf8_lossy(&a)
+        );
+    }
+}
+
+#[test]
+fn a_parquet_file_without_the_text_column_is_a_schema_error() {
+    use polars::prelude::*;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.parquet");
+    let mut df = df!("id" => ["a", "b"], "content" => ["alpha", "beta"]).unwrap();
+    ParquetWriter::new(std::fs::File::create(&input).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let out = tmp.path().join("out");
+    let run = convert(&[&input], &out, &[]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("in.parquet") && stderr.contains("no column `text`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("id, content"), "{stderr}");
+    assert!(!out.join(".done/in.json").exists());
+    // The column named with --text-field is read; an id field that was not named may be missing.
+    let run = convert(
+        &[&input],
+        &out,
+        &["--text-field", "content", "--id-field", "uid"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("no column `uid`"),
+        "{stderr}"
+    );
+    let mut df = df!("content" => ["alpha", "beta"]).unwrap();
+    ParquetWriter::new(std::fs::File::create(&input).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    assert_ok(&convert(
+        &[&input],
+        &out,
+        &["--text-field", "content", "--force"],
+    ));
+    assert_eq!(stats_json(&out)["kept"], 2);
+}

@@ -40,6 +40,10 @@ impl ParquetRows {
             Ok(n) => (n, false),
             Err(_) => (0, true),
         };
+        if let Ok(schema) = reader.schema() {
+            let columns: Vec<&str> = schema.iter_values().map(|f| f.name.as_str()).collect();
+            check_columns(path, &columns, options)?;
+        }
         Ok(ParquetRows {
             path: path.to_path_buf(),
             file,
@@ -124,6 +128,27 @@ impl ParquetRows {
         }
         Ok(records)
     }
+}
+
+/// A file without the text column (or without the id column the user named) is a schema error,
+/// found before any row is read: otherwise every row would be quarantined as `missing_text`.
+fn check_columns(path: &Path, columns: &[&str], options: &ReadOptions) -> Result<(), CorpusError> {
+    let mut wanted = vec![(&options.text_field, "--text-field")];
+    if options.require_id {
+        wanted.push((&options.id_field, "--id-field"));
+    }
+    for (field, flag) in wanted {
+        if !columns.contains(&field.as_str()) {
+            return Err(CorpusError::BadInput {
+                path: path.to_path_buf(),
+                message: format!(
+                    "no column `{field}` (name another with {flag}); the file's columns: {}",
+                    columns.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The column types of a Parquet file, so that a Parquet output can keep them.

@@ -157,6 +157,9 @@ impl Iterator for CorpusReader {
                                 bytes.pop();
                             }
                         }
+                        if *line == 1 && bytes.starts_with(UTF8_BOM) {
+                            bytes.drain(..UTF8_BOM.len());
+                        }
                         Some(Raw::Line { line: *line, bytes })
                     }
                     Err(error) => {
@@ -193,9 +196,16 @@ impl Iterator for CorpusReader {
     }
 }
 
+/// A UTF-8 byte order mark, which some editors and exporters put at the start of a file. It is
+/// not part of the first record (a JSON parser would refuse it), so readers drop it.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A `.txt` file is one document; its id is the file name.
 fn read_text_file(input: &InputFile, file_name: &Arc<str>) -> Result<Record, CorpusError> {
-    let bytes = std::fs::read(&input.path).map_err(|e| CorpusError::io(&input.path, &e))?;
+    let mut bytes = std::fs::read(&input.path).map_err(|e| CorpusError::io(&input.path, &e))?;
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
     let source = Source {
         file: file_name.clone(),
         line: 1,

@@ -11,6 +11,9 @@ use std::sync::Arc;
 pub struct ReadOptions {
     pub text_field: String,
     pub id_field: String,
+    /// The id field was named by the user, so a file that has no such column (Parquet) is an
+    /// error; otherwise records without an id get a generated one.
+    pub require_id: bool,
 }
 
 impl Default for ReadOptions {
@@ -18,6 +21,7 @@ impl Default for ReadOptions {
         ReadOptions {
             text_field: "text".into(),
             id_field: "id".into(),
+            require_id: false,
         }
     }
 }

@@ -63,6 +63,7 @@ impl InputSet {
         let read = ReadOptions {
             text_field: text_field.into(),
             id_field: id_field.into(),
+            ..ReadOptions::default()
         };
         Ok(Self::new(files, read))
     }

@@ -53,6 +53,7 @@ impl ReadArgs {
         let read = ReadOptions {
             text_field: self.text_field.clone(),
             id_field: self.id_field.clone(),
+            ..ReadOptions::default()
         };
         InputOptions {
             read,

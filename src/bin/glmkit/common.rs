@@ -17,9 +17,10 @@ pub struct InputArgs {
     /// Field that holds the document text.
     #[arg(long, default_value = "text", value_name = "FIELD")]
     pub text_field: String,
-    /// Field that holds the document id (records without one get `FILE:LINE`).
-    #[arg(long, default_value = "id", value_name = "FIELD")]
-    pub id_field: String,
+    /// Field that holds the document id [default: id] (records without one get `FILE:LINE`;
+    /// when named, a Parquet file without that column is an error).
+    #[arg(long, value_name = "FIELD")]
+    pub id_field: Option<String>,
 }
 
 impl InputArgs {
@@ -30,7 +31,8 @@ impl InputArgs {
     pub fn read_options(&self) -> ReadOptions {
         ReadOptions {
             text_field: self.text_field.clone(),
-            id_field: self.id_field.clone(),
+            id_field: self.id_field.clone().unwrap_or_else(|| "id".into()),
+            require_id: self.id_field.is_some(),
         }
     }
 }

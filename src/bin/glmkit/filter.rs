@@ -151,11 +151,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             .clone()
             .or(pipeline.input.text_field.clone())
             .unwrap_or_else(|| "text".into()),
-        id_field: args
-            .id_field
-            .clone()
-            .or(pipeline.input.id_field.clone())
-            .unwrap_or_else(|| "id".into()),
+        id_field: args.id_field.clone().or(pipeline.input.id_field.clone()),
     };
     let out = OutputArgs {
         output,
