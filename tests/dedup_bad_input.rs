@@ -389,3 +389,54 @@ fn keep_longest_keeps_the_longest_copy() {
     assert_eq!(rejected[0]["id"], "short");
     assert_eq!(rejected[0]["glmkit"]["details"]["kept_id"], "long");
 }
+
+#[test]
+fn an_input_edited_in_place_with_the_same_size_is_not_taken_for_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<_> = (0..20)
+        .map(|i| json!({"id": i, "text": format!("text {} of a document here", i % 5)}))
+        .collect();
+    let files = vec![write_jsonl(dir.path(), "d.jsonl", &docs)];
+    let path = Path::new(&files[0]);
+    let opts = ExactOptions::default();
+    let stage = |inputs: &InputSet, work: &Path, stage| {
+        let run = run_opts(&work.join("out"), ShardSpec::default(), None);
+        exact::run(inputs, &opts, work, &run, stage)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    // The same bytes count, other text (one digit changed), written later.
+    let edit = || {
+        let text = std::fs::read_to_string(path).unwrap();
+        std::fs::write(path, text.replacen("text 0", "text 9", 1)).unwrap();
+    };
+
+    let work = dir.path().join("work");
+    stage(&inputs(&files), &work, Stage::Signatures).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    edit();
+    let err = stage(&inputs(&files), &work, Stage::Buckets).unwrap_err();
+    assert!(err.contains("another configuration"), "{err}");
+
+    // An edit that also keeps the modification time (cp -p, an archive restore): metadata
+    // cannot tell, content checksums can.
+    let edit_keeping_time = || {
+        let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+        edit();
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(modified).unwrap();
+    };
+    for checksums in [false, true] {
+        let inputs = || inputs(&files).with_content_checksums(checksums);
+        let work = dir.path().join(format!("work-{checksums}"));
+        stage(&inputs(), &work, Stage::Signatures).unwrap();
+        edit_keeping_time();
+        let next = stage(&inputs(), &work, Stage::Buckets);
+        if checksums {
+            let err = next.unwrap_err();
+            assert!(err.contains("another configuration"), "{err}");
+        } else {
+            next.unwrap();
+        }
+    }
+}

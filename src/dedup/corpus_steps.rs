@@ -12,11 +12,11 @@ use super::fuzzy::{self, FuzzyFilter, FuzzyOptions, Keep, Verify};
 use super::input::InputSet;
 use super::lines::{self, LinesFilter, LinesOptions, Unit};
 use super::minhash::MinHashParams;
-use super::{Normalization, Stage};
-use crate::pipeline::{settings, CorpusInput, CorpusStep, RunOptions, SettingsError, Step};
+use super::{DedupError, Normalization, Stage};
+use crate::pipeline::{
+    settings, CorpusInput, CorpusStep, RunOptions, SettingsError, Step, StepError,
+};
 use serde::Deserialize;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// `glmkit dedup fuzzy` as a pipeline step.
 pub struct FuzzyStep {
@@ -29,12 +29,12 @@ pub struct LinesStep {
 }
 
 /// The inputs and run options the stages take, from what the phase runner gives.
-fn stage_inputs(input: &CorpusInput) -> (InputSet, RunOptions) {
-    let inputs = InputSet::new(input.files.to_vec(), input.read.clone());
+fn stage_inputs(input: &CorpusInput) -> Result<(InputSet, RunOptions), DedupError> {
+    let inputs = InputSet::new(input.files.to_vec(), input.read.clone())?;
     // The stages before the filter stage write only to the work directory.
     let mut run = RunOptions::new(input.work_dir);
     run.threads = input.threads;
-    (inputs, run)
+    Ok((inputs, run))
 }
 
 impl CorpusStep for FuzzyStep {
@@ -48,8 +48,8 @@ impl CorpusStep for FuzzyStep {
             .into()
     }
 
-    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, BoxError> {
-        let (inputs, run) = stage_inputs(input);
+    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError> {
+        let (inputs, run) = stage_inputs(input)?;
         for stage in [Stage::Signatures, Stage::Buckets, Stage::Cluster] {
             fuzzy::run(&inputs, &self.opts, input.work_dir, &run, stage)?;
         }
@@ -72,8 +72,8 @@ impl CorpusStep for LinesStep {
             .into()
     }
 
-    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, BoxError> {
-        let (inputs, run) = stage_inputs(input);
+    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError> {
+        let (inputs, run) = stage_inputs(input)?;
         for stage in [Stage::Signatures, Stage::Buckets] {
             lines::run(&inputs, &self.opts, input.work_dir, &run, stage)?;
         }

@@ -50,13 +50,13 @@ impl Default for ExactOptions {
     }
 }
 
-fn config(opts: &ExactOptions, inputs: &InputSet) -> serde_json::Value {
-    serde_json::json!({
+fn config(opts: &ExactOptions, inputs: &InputSet) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
         "algorithm": "exact",
         "normalize": opts.normalize,
         "partitions": opts.partitions,
-        "inputs": inputs.fingerprint(),
-    })
+        "inputs": inputs.fingerprint()?,
+    }))
 }
 
 /// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
@@ -84,7 +84,7 @@ pub fn run(
         let step = StreamingExact::new(opts.normalize);
         return filter_with(inputs, Box::new(step), run, stage).map(Some);
     }
-    let config = config(opts, inputs);
+    let config = config(opts, inputs)?;
     pool(run)?.install(|| -> Result<()> {
         if stage == Stage::Signatures {
             hashes(inputs, opts, work_dir, shard, &config)?;
@@ -282,7 +282,7 @@ pub struct ExactFilter {
 impl ExactFilter {
     /// The decisions of a finished `groups` stage run with `opts` over `inputs`.
     pub fn load(inputs: &InputSet, opts: &ExactOptions, work_dir: &Path) -> Result<Self> {
-        let removals = load_removals(work_dir, &config(opts, inputs))?;
+        let removals = load_removals(work_dir, &config(opts, inputs)?)?;
         Ok(ExactFilter {
             removals,
             inputs: inputs.clone(),

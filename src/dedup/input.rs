@@ -16,7 +16,7 @@ use crate::corpus::{
 };
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Lines per block when fewer files than tasks force a stage to share files out by blocks.
 const SHARD_BLOCK: u64 = 64;
@@ -24,8 +24,32 @@ const SHARD_BLOCK: u64 = 64;
 /// A document's position in the input: orders documents, and names them in stage files.
 pub type DocKey = u64;
 
-pub fn doc_key(file: usize, line: u64) -> DocKey {
-    ((file as u64) << 40) | line
+/// Bits of a [`DocKey`] for the line (or row) number; the file's position takes the rest.
+const LINE_BITS: u32 = 40;
+
+/// Input files a dedup run can name: 2^24.
+pub const MAX_FILES: usize = 1 << (64 - LINE_BITS);
+
+/// The last line (or row) number of a file that a dedup run can name: 2^40 - 1.
+pub const MAX_LINE: u64 = (1 << LINE_BITS) - 1;
+
+/// The key of line `line` of input file `file`, or an error when either does not fit: two
+/// documents must never share a key (one would take the other's decisions).
+pub fn doc_key(file: usize, line: u64) -> Result<DocKey> {
+    if file >= MAX_FILES {
+        return Err(DedupError::Config(format!(
+            "input file number {file}: dedup names a document by its file's position (at most \
+             {MAX_FILES} files) and its line; merge small files first (glmkit convert)"
+        )));
+    }
+    if line > MAX_LINE {
+        return Err(DedupError::Config(format!(
+            "line {line} of input file number {file}: dedup names a document by its file and \
+             line (at most {MAX_LINE} records a file); split the file first (glmkit convert \
+             --shard-docs)"
+        )));
+    }
+    Ok(((file as u64) << LINE_BITS) | line)
 }
 
 /// The expanded, sorted list of input files and how to read their records.
@@ -34,6 +58,10 @@ pub struct InputSet {
     files: Vec<InputFile>,
     pub read: ReadOptions,
     index_of: HashMap<String, usize>,
+    /// Fingerprint files by a checksum of their bytes, not only their metadata.
+    checksums: bool,
+    /// Made once: a content checksum reads every file.
+    fingerprint: OnceLock<serde_json::Value>,
 }
 
 /// One record as read, before parsing: its key and its bytes (a JSON line) or its document
@@ -65,44 +93,78 @@ impl InputSet {
             id_field: id_field.into(),
             ..ReadOptions::default()
         };
-        Ok(Self::new(files, read))
+        Self::new(files, read)
     }
 
-    pub fn new(files: Vec<InputFile>, read: ReadOptions) -> Self {
+    /// The files to read, in input order; more than [`MAX_FILES`] is an error.
+    pub fn new(files: Vec<InputFile>, read: ReadOptions) -> Result<Self> {
+        if files.len() > MAX_FILES {
+            doc_key(files.len() - 1, 0)?;
+        }
         let index_of = files
             .iter()
             .enumerate()
             .map(|(i, f)| (f.path.to_string_lossy().into_owned(), i))
             .collect();
-        InputSet {
+        Ok(InputSet {
             files,
             read,
             index_of,
-        }
+            checksums: false,
+            fingerprint: OnceLock::new(),
+        })
+    }
+
+    /// Fingerprints the inputs by a checksum of their content too (xxh3-64 of every byte, read
+    /// once per stage), which also catches an edit that keeps a file's size and modification
+    /// time (a copy with `cp -p`, a restore from an archive).
+    pub fn with_content_checksums(mut self, checksums: bool) -> Self {
+        self.checksums = checksums;
+        self.fingerprint = OnceLock::new();
+        self
     }
 
     pub fn files(&self) -> &[InputFile] {
         &self.files
     }
 
-    /// Identifies the inputs (paths and sizes) so later stages can check they read the same.
-    pub fn fingerprint(&self) -> serde_json::Value {
-        let files: Vec<serde_json::Value> = self
+    /// Identifies the inputs so that later stages can check they read the same: each file's
+    /// path, size and modification time (nanoseconds), and with
+    /// [`InputSet::with_content_checksums`] a checksum of its bytes.
+    pub fn fingerprint(&self) -> Result<serde_json::Value> {
+        if let Some(done) = self.fingerprint.get() {
+            return Ok(done.clone());
+        }
+        let files = self
             .files
             .iter()
             .map(|f| {
-                let bytes = f.path.metadata().map(|m| m.len()).unwrap_or(0);
-                serde_json::json!({"path": f.path.display().to_string(), "bytes": bytes})
+                let meta = f.path.metadata().map_err(|e| DedupError::io(&f.path, e))?;
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                let mut entry = serde_json::json!({
+                    "path": f.path.display().to_string(),
+                    "bytes": meta.len(),
+                    "modified_ns": modified.to_string(),
+                });
+                if self.checksums {
+                    entry["xxh3"] = format!("{:016x}", content_checksum(&f.path)?).into();
+                }
+                Ok(entry)
             })
-            .collect();
-        serde_json::json!({"files": files, "text_field": self.read.text_field, "id_field": self.read.id_field})
+            .collect::<Result<Vec<_>>>()?;
+        let value = serde_json::json!({"files": files, "text_field": self.read.text_field, "id_field": self.read.id_field});
+        Ok(self.fingerprint.get_or_init(|| value).clone())
     }
 
     /// The key of a document handed out by the corpus readers (e.g. by the executor).
     pub fn key_of(&self, doc: &Document) -> Option<DocKey> {
         self.index_of
             .get(&*doc.source.file)
-            .map(|&f| doc_key(f, doc.source.line))
+            .and_then(|&f| doc_key(f, doc.source.line).ok())
     }
 
     /// Whether `shard` owns line `line` of file `file` in the hashing stages: whole files when
@@ -143,8 +205,14 @@ impl InputSet {
                     continue;
                 }
                 batch_len += size;
+                let key = doc_key(index, line).map_err(|e| match e {
+                    DedupError::Config(why) => {
+                        DedupError::Config(format!("{}: {why}", input.path.display()))
+                    }
+                    other => other,
+                })?;
                 batch.push(RawRecord {
-                    key: doc_key(index, line),
+                    key,
                     file: index,
                     line,
                     body,
@@ -217,6 +285,22 @@ impl InputSet {
     }
 }
 
+/// xxh3-64 of a file's bytes, read in blocks.
+fn content_checksum(path: &std::path::Path) -> Result<u64> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| DedupError::io(path, e))?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut block = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => return Ok(hasher.digest()),
+            Ok(n) => hasher.update(&block[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DedupError::io(path, e)),
+        }
+    }
+}
+
 impl From<crate::corpus::CorpusError> for DedupError {
     fn from(e: crate::corpus::CorpusError) -> Self {
         DedupError::Corpus(e)
@@ -261,5 +345,22 @@ mod tests {
         assert!(set.fields(&all[1003]).is_none(), "bad id");
         assert_eq!(set.fields(&all[1004]).unwrap().id, "a.jsonl:1005");
         assert_eq!(all[1004].line, 1005);
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_documents_and_never_collide() {
+        assert!(doc_key(0, MAX_LINE).unwrap() < doc_key(1, 0).unwrap());
+        assert_eq!(doc_key(MAX_FILES - 1, MAX_LINE).unwrap(), u64::MAX);
+        // Past either limit, a key would repeat another document's (file << 40 | line wraps
+        // or spills into the file's bits): an error instead.
+        let e = doc_key(MAX_FILES, 1).unwrap_err().to_string();
+        assert!(e.contains("16777216 files"), "{e}");
+        let e = doc_key(0, MAX_LINE + 1).unwrap_err().to_string();
+        assert!(e.contains("line 1099511627776"), "{e}");
     }
 }

@@ -109,8 +109,9 @@ fn unit_hash(unit: &str, normalize: Normalization, scratch: &mut String) -> Opti
     (!trimmed.is_empty()).then(|| xxh3_64(trimmed))
 }
 
-fn config(opts: &LinesOptions, inputs: &InputSet) -> serde_json::Value {
-    serde_json::json!({"algorithm": "lines", "options": opts, "inputs": inputs.fingerprint()})
+fn config(opts: &LinesOptions, inputs: &InputSet) -> Result<serde_json::Value> {
+    let inputs = inputs.fingerprint()?;
+    Ok(serde_json::json!({"algorithm": "lines", "options": opts, "inputs": inputs}))
 }
 
 /// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
@@ -134,7 +135,7 @@ pub fn run(
     }
     let shard = run.shard;
     check_stage(stage, shard)?;
-    let config = config(opts, inputs);
+    let config = config(opts, inputs)?;
     pool(run)?.install(|| -> Result<()> {
         if matches!(stage, Stage::All | Stage::Signatures) {
             count(inputs, opts, work_dir, shard, &config)?;
@@ -284,7 +285,7 @@ pub struct LinesFilter {
 impl LinesFilter {
     /// The frequent units found by a finished `buckets` stage run with `opts` over `inputs`.
     pub fn load(inputs: &InputSet, opts: &LinesOptions, work_dir: &Path) -> Result<Self> {
-        let config = &config(opts, inputs);
+        let config = &config(opts, inputs)?;
         let mut frequent = HashSet::new();
         for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
             for entry in &m.files {

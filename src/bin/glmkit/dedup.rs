@@ -98,6 +98,10 @@ struct Common {
     /// Hash partitions of the intermediate files (the unit of work of the middle stages).
     #[arg(long, default_value_t = 16)]
     partitions: u32,
+    /// Tell inputs apart by a checksum of their content too, not only by path, size and
+    /// modification time (reads every input once more per stage).
+    #[arg(long)]
+    checksum_inputs: bool,
 }
 
 fn parse_keep(s: &str) -> Result<Keep, String> {
@@ -133,7 +137,8 @@ struct Prepared {
 
 impl Common {
     fn prepare(&self) -> Result<Prepared> {
-        let inputs = InputSet::new(self.input.files()?, self.input.read_options());
+        let inputs = InputSet::new(self.input.files()?, self.input.read_options())?
+            .with_content_checksums(self.checksum_inputs);
         let run = self.output.run_options(&self.input)?;
         let work_dir = self
             .work_dir

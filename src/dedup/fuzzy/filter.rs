@@ -21,7 +21,7 @@ impl FuzzyFilter {
     /// The decisions of a finished `cluster` stage run with `opts` over `inputs`: merges the
     /// partitions' clusters (a union-find over the pairs of the `cluster` stage).
     pub fn load(inputs: &InputSet, opts: &FuzzyOptions, work_dir: &Path) -> Result<Self> {
-        let config = &super::config(opts, inputs);
+        let config = &super::config(opts, inputs)?;
         let store = SignatureStore::open(work_dir, config, opts.minhash.lanes())?;
         let clusters = Clusters::load(work_dir, config, &store, opts.keep)?;
         let mut removed = HashMap::new();

@@ -87,12 +87,12 @@ impl Default for FuzzyOptions {
     }
 }
 
-pub(crate) fn config(opts: &FuzzyOptions, inputs: &InputSet) -> serde_json::Value {
-    serde_json::json!({
+pub(crate) fn config(opts: &FuzzyOptions, inputs: &InputSet) -> Result<serde_json::Value> {
+    Ok(serde_json::json!({
         "algorithm": "fuzzy",
         "options": opts,
-        "inputs": inputs.fingerprint(),
-    })
+        "inputs": inputs.fingerprint()?,
+    }))
 }
 
 /// Runs `stage` (or all of them) as task `run.shard`. Returns the filter stage's summary, if
@@ -112,7 +112,7 @@ pub fn run(
     }
     let shard = run.shard;
     check_stage(stage, shard)?;
-    let config = config(opts, inputs);
+    let config = config(opts, inputs)?;
     pool(run)?.install(|| -> Result<()> {
         if matches!(stage, Stage::All | Stage::Signatures) {
             signatures::run(inputs, opts, work_dir, shard, &config)?;
