@@ -44,6 +44,12 @@ impl Script {
         )
     }
 
+    /// Scripts whose sentences end without punctuation: Thai ends a sentence with a space and a
+    /// paragraph with a line break, so a line ending in a Thai letter ends a sentence.
+    pub fn ends_sentences_unmarked(self) -> bool {
+        matches!(self, Script::Thai)
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }

@@ -21,6 +21,7 @@
 use super::rules::{
     C4Config, EncodingConfig, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig,
 };
+use super::script::script_of;
 use super::words::{is_alphanumeric, is_caseless_letter, Segmenter};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ macro_rules! built_in {
 }
 const BUILT_IN: &[(&str, &str)] = built_in![
     "default", "zh", "en", "de", "fr", "es", "it", "pt", "ru", "pl", "uk", "cs", "nl", "sv", "ja",
-    "ko", "vi", "id", "el", "tr", "hu", "fi", "da", "ro", "ar",
+    "ko", "vi", "id", "el", "tr", "hu", "fi", "da", "ro", "ar", "la",
 ];
 
 /// Named settings files shipped in the binary, given to `--thresholds` by name instead of a
@@ -142,6 +143,13 @@ impl Profile {
         } else {
             self.sentence_ends.contains(&c)
         }
+    }
+
+    /// True when a line ending in `last` ends a sentence: `last` is one of the language's
+    /// `sentence_ends`, or a letter of a script that ends sentences without punctuation (Thai).
+    pub fn ends_sentence_line(&self, last: char) -> bool {
+        self.is_sentence_end(last)
+            || (!last.is_ascii() && script_of(last).is_some_and(|s| s.ends_sentences_unmarked()))
     }
 
     /// True when a word as it stands in the text (`Und,`) is a stop word: surrounding

@@ -113,6 +113,21 @@ pub fn for_each_word_segmented<'a>(
     }
 }
 
+/// Whether `word` is one character of a script written without spaces that the character
+/// fallback made a word of its own (not a word a segmenter found): such words say nothing
+/// about word length.
+pub fn is_character_word(word: &str, segmenter: Segmenter) -> bool {
+    let mut chars = word.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return false;
+    };
+    match script_of(c) {
+        Some(Script::Han) => segmenter == Segmenter::Characters,
+        Some(script) => script.is_unspaced(),
+        None => false,
+    }
+}
+
 /// The run of Han characters that `text` starts with.
 fn han_run(text: &str) -> &str {
     let end = text

@@ -20,8 +20,10 @@ pub struct FilterArgs {
     /// Keep only documents in these languages (ISO 639-1, comma-separated; default: all).
     #[arg(long, value_delimiter = ',', value_name = "LANGS")]
     langs: Vec<String>,
-    /// Remove documents whose language score is below this (0-1).
-    #[arg(long, default_value_t = 0.0, value_name = "SCORE")]
+    /// Remove documents whose language is identified with a score below this (0-1; the
+    /// default was measured on the shared corpus, see docs/filter.md). Text in no candidate's
+    /// script (`und`) is not judged by it.
+    #[arg(long, default_value_t = filter::langid::DEFAULT_MIN_SCORE, value_name = "SCORE")]
     min_lang_score: f64,
     /// Candidate languages of the identifier (default: the 24 corpus languages, th, hi, he, fa, la).
     #[arg(long, value_delimiter = ',', value_name = "LANGS")]

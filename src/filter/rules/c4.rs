@@ -95,7 +95,8 @@ fn sentences_on_passing_lines<'a>(
         }
         if cfg.filter_no_terminal_punct {
             let last = line.chars().next_back();
-            if !last.is_some_and(is_end) || line.ends_with("...") || line.ends_with('…') {
+            let ends = last.is_some_and(|c| profile.ends_sentence_line(c));
+            if !ends || line.ends_with("...") || line.ends_with('…') {
                 continue;
             }
         }

@@ -56,7 +56,7 @@ impl QualityRule for FineWeb {
             .filter(|l| {
                 l.chars()
                     .next_back()
-                    .is_some_and(|c| profile.is_sentence_end(c))
+                    .is_some_and(|c| profile.ends_sentence_line(c))
             })
             .count();
         let value = ratio(punct, lines.len());

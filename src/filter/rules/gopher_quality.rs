@@ -5,7 +5,7 @@
 use super::{ratio, Failure, QualityRule};
 use crate::filter::analysis::TextAnalysis;
 use crate::filter::thresholds::Profile;
-use crate::filter::words::{is_alphabetic, is_symbol_only};
+use crate::filter::words::{is_alphabetic, is_character_word, is_symbol_only};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -17,6 +17,12 @@ pub struct GopherQualityConfig {
     /// Bounds on the mean length (in characters) of those words.
     pub min_avg_word_length: f64,
     pub max_avg_word_length: f64,
+    /// Whether the mean length counts the characters of unspaced scripts that stand as words
+    /// of their own (Han, kana, Thai: length 1). Settings made for such words (zh, ja) say
+    /// so; elsewhere the mean is over spaced words only, since a character standing as a word
+    /// says nothing of word length (a Thai text would be "too short").
+    #[serde(default)]
+    pub length_counts_character_words: bool,
     /// Most `#` (and, separately, `...`/`…`) per word.
     pub max_symbol_word_ratio: f64,
     /// Most lines that start with a bullet (`•`, `-`), as a fraction of lines.
@@ -25,7 +31,8 @@ pub struct GopherQualityConfig {
     pub max_ellipsis_lines_ratio: f64,
     /// Least fraction of words that contain a letter (datatrove's `max_non_alpha_words_ratio`).
     pub min_alpha_words_ratio: f64,
-    /// Least number of stop words (see the language's `stop_words`).
+    /// Least number of stop words (see the language's `stop_words`); a language without stop
+    /// words (one glmkit has no settings for) is not held to it.
     pub min_stop_words: usize,
 }
 
@@ -39,7 +46,7 @@ impl QualityRule for GopherQuality {
     fn check_analyzed(&self, analysis: &TextAnalysis, profile: &Profile) -> Result<(), Failure> {
         let cfg = &profile.gopher_quality;
         let text = analysis.text();
-        let w = WordStats::of(analysis.words(), profile, cfg.min_stop_words);
+        let w = WordStats::of(analysis.words(), profile, cfg);
         if w.content < cfg.min_doc_words {
             return Err(Failure::new(
                 "short_doc",
@@ -54,20 +61,26 @@ impl QualityRule for GopherQuality {
                 cfg.max_doc_words as f64,
             ));
         }
-        let avg = ratio(w.content_chars, w.content);
-        if avg < cfg.min_avg_word_length {
-            return Err(Failure::new(
-                "below_avg_word_length",
-                avg,
-                cfg.min_avg_word_length,
-            ));
-        }
-        if avg > cfg.max_avg_word_length {
-            return Err(Failure::new(
-                "above_avg_word_length",
-                avg,
-                cfg.max_avg_word_length,
-            ));
+        // Word length is measured on words of spaced scripts (and segmented words), unless the
+        // settings count character words: a Thai or Han character that stands as a word of its
+        // own has length 1 whatever the language writes, so a text of such characters alone
+        // has no word length to judge.
+        if w.measured > 0 {
+            let avg = ratio(w.measured_chars, w.measured);
+            if avg < cfg.min_avg_word_length {
+                return Err(Failure::new(
+                    "below_avg_word_length",
+                    avg,
+                    cfg.min_avg_word_length,
+                ));
+            }
+            if avg > cfg.max_avg_word_length {
+                return Err(Failure::new(
+                    "above_avg_word_length",
+                    avg,
+                    cfg.max_avg_word_length,
+                ));
+            }
         }
         let hashes = ratio(text.matches('#').count(), w.words);
         if hashes > cfg.max_symbol_word_ratio {
@@ -120,7 +133,7 @@ impl QualityRule for GopherQuality {
                 cfg.min_alpha_words_ratio,
             ));
         }
-        if w.stop_words < cfg.min_stop_words {
+        if w.stop_words < cfg.min_stop_words && !profile.stop_words.is_empty() {
             return Err(Failure::new(
                 "not_enough_stop_words",
                 w.stop_words as f64,
@@ -134,9 +147,12 @@ impl QualityRule for GopherQuality {
 /// Word counts of one pass over a text.
 struct WordStats {
     words: usize,
-    /// Words that are not punctuation only, and their characters.
+    /// Words that are not punctuation only.
     content: usize,
-    content_chars: usize,
+    /// Content words whose length says something (not a character standing as a word, see
+    /// [`is_character_word`]), and their characters.
+    measured: usize,
+    measured_chars: usize,
     /// Words with a letter.
     alpha: usize,
     /// Stop words, counted up to the number needed.
@@ -144,11 +160,14 @@ struct WordStats {
 }
 
 impl WordStats {
-    fn of(words: &[&str], profile: &Profile, stop_words_needed: usize) -> Self {
+    fn of(words: &[&str], profile: &Profile, cfg: &GopherQualityConfig) -> Self {
+        let stop_words_needed = cfg.min_stop_words;
+        let all_measured = cfg.length_counts_character_words;
         let mut s = WordStats {
             words: 0,
             content: 0,
-            content_chars: 0,
+            measured: 0,
+            measured_chars: 0,
             alpha: 0,
             stop_words: 0,
         };
@@ -170,7 +189,10 @@ impl WordStats {
             };
             if content {
                 s.content += 1;
-                s.content_chars += chars;
+                if all_measured || w.is_ascii() || !is_character_word(w, profile.segmenter) {
+                    s.measured += 1;
+                    s.measured_chars += chars;
+                }
             }
             if !alpha {
                 continue;

@@ -273,8 +273,11 @@ mod tests {
                   几位委员感谢了过去组织节日的志愿者们。大家希望明年的活动同样成功。";
         assert_eq!(failures(zh, Some("zh")), []);
         assert!(
-            !failures(zh, None).is_empty(),
-            "default (English) settings reject Chinese prose"
+            !failures(zh, Some("en")).is_empty(),
+            "English settings reject Chinese prose"
         );
+        // The settings of a language without its own (and of no language) assume none.
+        assert_eq!(failures(zh, None), []);
+        assert_eq!(failures(en, None), []);
     }
 }
