@@ -106,7 +106,7 @@ impl HashedWords {
                 let hash = xxhash_rust::xxh3::xxh3_64_with_seed(&breaks.to_le_bytes(), BREAK_SEED);
                 out.push(hash, 0);
             }
-            if !skip.peek().is_some_and(|&(start, _)| start <= at) {
+            if skip.peek().is_none_or(|&(start, _)| start > at) {
                 out.push(xxh3_64(word.as_bytes()), char_len(word));
             }
         }
