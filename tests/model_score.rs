@@ -228,15 +228,21 @@ fn bucket_step_splits_each_language_at_its_percentiles() {
     );
 }
 
-/// Fails on texts containing "FAIL", otherwise the fixture tokenizer.
-struct Picky(Tokenizer);
+/// The fixture tokenizer, except on texts with a marker: `FAIL` makes encoding fail (a
+/// document the tokenizer refuses); `BOOM` adds an id past the model's vocabulary, which the
+/// model fails on (a failure of the model, not of a document).
+struct Tricky(Tokenizer);
 
-impl glmkit::model::score::TextEncoder for Picky {
+impl glmkit::model::score::TextEncoder for Tricky {
     fn encode(&self, text: &str) -> Result<Vec<u32>, glmkit::model::ModelError> {
         if text.contains("FAIL") {
             return Err(glmkit::model::ModelError::Input("cannot tokenize".into()));
         }
-        self.0.encode(text)
+        let mut ids = self.0.encode(text)?;
+        if text.contains("BOOM") {
+            ids.push(1 << 30);
+        }
+        Ok(ids)
     }
     fn prefix(&self) -> &[u32] {
         self.0.prefix()
@@ -246,11 +252,10 @@ impl glmkit::model::score::TextEncoder for Picky {
     }
 }
 
-#[test]
-fn a_document_the_tokenizer_rejects_does_not_stop_the_others() {
+/// A score step of the golden model with the [`Tricky`] tokenizer.
+fn tricky_step() -> ScoreStep {
     use glmkit::model::score::TextEncoder;
-    let golden = golden();
-    let dir = fixtures().join(golden["model"].as_str().unwrap());
+    let dir = fixtures().join(golden()["model"].as_str().unwrap());
     let config = GlmConfig::from_dir(&dir).unwrap();
     let model = Glm4::load(
         &config,
@@ -266,10 +271,16 @@ fn a_document_the_tokenizer_rejects_does_not_stop_the_others() {
         stride: 10,
         batch_tokens: 64,
     };
-    let step = ScoreStep::new(
-        Scorer::new(model, Box::new(Picky(tokenizer)), options).unwrap(),
+    ScoreStep::new(
+        Scorer::new(model, Box::new(Tricky(tokenizer)), options).unwrap(),
         PplThresholds::default(),
-    );
+    )
+}
+
+#[test]
+fn a_document_the_tokenizer_rejects_does_not_stop_the_others() {
+    let golden = golden();
+    let step = tricky_step();
     let mut docs = vec![
         doc("a", golden["docs"][0]["text"].as_str().unwrap(), "en"),
         doc("b", "FAIL here", "en"),
@@ -373,48 +384,10 @@ fn a_tiktoken_rank_file_tokenizes_like_its_tokenizer_json() {
     assert!(checked > 20, "{checked} documents compared");
 }
 
-/// Encodes like the fixture tokenizer, but a text with `BOOM` gets an id past the model's
-/// vocabulary, which the model fails on: a failure of the model, not of a document.
-struct Breaking(Tokenizer);
-
-impl glmkit::model::score::TextEncoder for Breaking {
-    fn encode(&self, text: &str) -> Result<Vec<u32>, glmkit::model::ModelError> {
-        let mut ids = self.0.encode(text)?;
-        if text.contains("BOOM") {
-            ids.push(1 << 30);
-        }
-        Ok(ids)
-    }
-    fn prefix(&self) -> &[u32] {
-        self.0.prefix()
-    }
-    fn max_id(&self) -> u32 {
-        self.0.max_id()
-    }
-}
-
 #[test]
 fn a_failure_of_the_model_fails_the_step_instead_of_rejecting_documents() {
     let golden = golden();
-    let dir = fixtures().join(golden["model"].as_str().unwrap());
-    let config = GlmConfig::from_dir(&dir).unwrap();
-    let model = Glm4::load(
-        &config,
-        &Checkpoint::open(&dir).unwrap(),
-        DType::F32,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
-    let options = ScoreOptions {
-        max_tokens: 24,
-        stride: 10,
-        batch_tokens: 64,
-    };
-    let step = ScoreStep::new(
-        Scorer::new(model, Box::new(Breaking(tokenizer)), options).unwrap(),
-        PplThresholds::default(),
-    );
+    let step = tricky_step();
     let text = golden["docs"][0]["text"].as_str().unwrap();
     let mut docs = vec![doc("a", text, "en"), doc("b", "BOOM", "en")];
     let error = step.apply_batch(&mut docs).unwrap_err();
