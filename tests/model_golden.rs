@@ -155,7 +155,7 @@ fn layouts_are_detected() {
     ];
     for (name, layout, names, files) in expect {
         let dir = fixtures().join(name);
-        let report = glmkit::model::inspect(&dir).unwrap();
+        let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.clone())).unwrap();
         assert_eq!(report.config.layout, layout, "{name}");
         assert_eq!(report.weight_names, names, "{name}");
         assert_eq!(report.files.len(), files, "{name}");
@@ -168,14 +168,14 @@ fn layouts_are_detected() {
         assert!(report.unused.is_empty(), "{name}: {:?}", report.unused);
     }
     // The converted checkpoint carries ChatGLM's rotary cache, which the model recomputes.
-    let report = glmkit::model::inspect(&fixtures().join("chatglm-gqa")).unwrap();
+    let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(fixtures().join("chatglm-gqa"))).unwrap();
     assert_eq!(
         report.ignored,
         vec!["transformer.rotary_pos_emb.inv_freq".to_string()]
     );
     assert_eq!(
         report.parameters,
-        glmkit::model::inspect(&fixtures().join("glm-gqa"))
+        glmkit::model::inspect(&glmkit::model::ModelSource::Dir(fixtures().join("glm-gqa")))
             .unwrap()
             .parameters
     );

@@ -2,11 +2,10 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
-
 use super::config::GlmConfig;
 use super::error::ModelError;
-use super::weights::{Checkpoint, WeightNames};
+use super::source::ModelSource;
+use super::weights::WeightNames;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReport {
@@ -38,9 +37,9 @@ impl InspectReport {
     }
 }
 
-pub fn inspect(dir: &Path) -> Result<InspectReport, ModelError> {
-    let config = GlmConfig::from_dir(dir)?;
-    let checkpoint = Checkpoint::open(dir)?;
+pub fn inspect(model: &ModelSource) -> Result<InspectReport, ModelError> {
+    let config = model.config()?;
+    let checkpoint = model.checkpoint()?;
     let stored = checkpoint.stored();
     let mut parameters = 0u64;
     let mut wrong_shape = Vec::new();
@@ -59,7 +58,7 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, ModelError> {
     }
     let (unused, ignored) = checkpoint.unused(&config);
     Ok(InspectReport {
-        dir: dir.display().to_string(),
+        dir: model.to_string(),
         config_layout: serde_json::to_value(config.layout)
             .ok()
             .and_then(|v| v.as_str().map(String::from))

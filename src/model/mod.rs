@@ -2,6 +2,8 @@
 //!
 //! - [`GlmConfig`]: one config from transformers' `glm` / `glm4` or THUDM's `chatglm` config.json.
 //! - [`Checkpoint`]: memory-mapped (sharded) safetensors in transformers' or THUDM's names.
+//! - [`ModelSource`]: a model directory or the built-in reference model (`builtin`), resolved in
+//!   one place for every command and pipeline step.
 //! - [`Glm4`]: the model; [`Batch`] and [`sequence_nll`] for per-sequence NLL and perplexity.
 
 mod batch;
@@ -13,6 +15,7 @@ mod inspect;
 mod mapped;
 mod nll;
 pub mod score;
+mod source;
 mod weights;
 
 pub use batch::{forward_batch, sequence_nll, Batch, SequenceNll};
@@ -22,4 +25,5 @@ pub use error::ModelError;
 pub use glm4::Glm4;
 pub use inspect::{inspect, InspectReport};
 pub use nll::{log_sum_exp, token_nll};
+pub use source::{builtin, ModelSource};
 pub use weights::{expected_tensors, tensor_name, Checkpoint, Part, StoredTensor, WeightNames};

@@ -1,7 +1,8 @@
 //! Checkpoints: memory-mapped safetensors (one file or shards listed by
-//! `model.safetensors.index.json`) in transformers' or THUDM's tensor names.
+//! `model.safetensors.index.json`), or one safetensors image held in memory (the built-in model),
+//! in transformers' or THUDM's tensor names.
 
-use candle_core::safetensors::MmapedSafetensors;
+use candle_core::safetensors::{MmapedSafetensors, SliceSafetensors};
 use candle_core::{DType, Device, Tensor};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -40,8 +41,32 @@ pub struct Checkpoint {
     /// Q, K and V are one fused matrix: THUDM's `query_key_value`, or the `qkv_proj` written by
     /// transformers' first GLM converter.
     pub fused_qkv: bool,
-    mapped: Arc<MmapedSafetensors>,
+    store: Store,
     stored: BTreeMap<String, StoredTensor>,
+}
+
+/// Where the tensors of a checkpoint live.
+enum Store {
+    /// Memory-mapped files.
+    Mapped(Arc<MmapedSafetensors>),
+    /// A safetensors image that lives as long as the program (compiled into the binary).
+    Static(SliceSafetensors<'static>),
+}
+
+impl Store {
+    fn tensors(&self) -> Vec<(String, safetensors::tensor::TensorView<'_>)> {
+        match self {
+            Store::Mapped(m) => m.tensors(),
+            Store::Static(s) => s.tensors(),
+        }
+    }
+
+    fn get(&self, name: &str) -> candle_core::Result<safetensors::tensor::TensorView<'_>> {
+        match self {
+            Store::Mapped(m) => m.get(name),
+            Store::Static(s) => s.get(name),
+        }
+    }
 }
 
 impl Checkpoint {
@@ -56,8 +81,23 @@ impl Checkpoint {
                 path: dir.to_path_buf(),
                 message: e.to_string(),
             })?;
+        Self::from_store(dir, files, Store::Mapped(Arc::new(mapped)))
+    }
+
+    /// A checkpoint held in memory as one safetensors image (`label` names it in errors and
+    /// reports). Its tensors are converted to the model's dtype as they are loaded, as for files.
+    pub fn from_static_bytes(label: &str, bytes: &'static [u8]) -> Result<Self, ModelError> {
+        let path = PathBuf::from(label);
+        let slice = SliceSafetensors::new(bytes).map_err(|e| ModelError::Checkpoint {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_store(&path, Vec::new(), Store::Static(slice))
+    }
+
+    fn from_store(dir: &Path, files: Vec<PathBuf>, store: Store) -> Result<Self, ModelError> {
         let mut stored = BTreeMap::new();
-        for (name, view) in mapped.tensors() {
+        for (name, view) in store.tensors() {
             stored.insert(
                 name,
                 StoredTensor {
@@ -87,7 +127,7 @@ impl Checkpoint {
             files,
             names,
             fused_qkv,
-            mapped: Arc::new(mapped),
+            store,
             stored,
         })
     }
@@ -122,7 +162,7 @@ impl Checkpoint {
                 found: stored.shape.clone(),
             });
         }
-        let view = self.mapped.get(name)?;
+        let view = self.store.get(name)?;
         let stored_dtype = match view.dtype() {
             safetensors::Dtype::F32 => DType::F32,
             safetensors::Dtype::BF16 => DType::BF16,
@@ -144,9 +184,13 @@ impl Checkpoint {
     }
 
     /// A `[rows, cols]` matrix used in place from the map, if it is stored as aligned f32 with
-    /// that shape; otherwise it has to be loaded (and its errors come from [`Checkpoint::load`]).
+    /// that shape in a mapped file; otherwise it has to be loaded (and its errors come from
+    /// [`Checkpoint::load`]).
     pub fn mapped_matrix(&self, name: &str, rows: usize, cols: usize) -> Option<MappedMatrix> {
-        MappedMatrix::new(self.mapped.clone(), name, rows, cols)
+        match &self.store {
+            Store::Mapped(mapped) => MappedMatrix::new(mapped.clone(), name, rows, cols),
+            Store::Static(_) => None,
+        }
     }
 
     /// The tensors the model expects under this checkpoint's names, with their shapes.

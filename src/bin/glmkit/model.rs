@@ -2,10 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use glmkit::model::score::{ScoreOptions, Scorer, Tokenizer};
-use glmkit::model::{self, Batch, Checkpoint, Glm4, GlmConfig};
+use glmkit::model::score::{ScoreOptions, Scorer};
+use glmkit::model::{self, Batch, ModelSource};
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct ModelArgs {
@@ -17,14 +17,16 @@ pub struct ModelArgs {
 enum ModelCommand {
     /// Print the detected layout, config, parameter count, dtypes and missing or unused tensors (JSON).
     Inspect {
-        /// Model directory (config.json + safetensors).
-        dir: PathBuf,
+        /// Model directory (config.json + safetensors), or `builtin` for the reference model
+        /// compiled into glmkit.
+        model: ModelSource,
     },
     /// Run the model on BATCH.json and print each sequence's NLL and perplexity (JSON).
     Forward {
-        /// Model directory (config.json + safetensors).
+        /// Model directory (config.json + safetensors), or `builtin` for the reference model
+        /// compiled into glmkit.
         #[arg(long)]
-        model: PathBuf,
+        model: ModelSource,
         /// `{"input_ids": [[...]], "attention_mask": [[...]]}`; the mask is optional (right padding).
         #[arg(long)]
         input: PathBuf,
@@ -42,11 +44,12 @@ enum ModelCommand {
     /// and a summary with tokens/s on stderr. For checks and benchmarks; `glmkit score` runs the
     /// same scorer over corpora.
     Score {
-        /// Model directory (config.json + safetensors).
+        /// Model directory (config.json + safetensors), or `builtin` for the reference model
+        /// compiled into glmkit.
         #[arg(long)]
-        model: PathBuf,
-        /// tokenizer.json or a tiktoken rank file; defaults to MODEL/tokenizer.json, else
-        /// MODEL/tokenizer.model.
+        model: ModelSource,
+        /// tokenizer.json or a tiktoken rank file; defaults to the model's own (MODEL/tokenizer.json,
+        /// else MODEL/tokenizer.model; the built-in one for `builtin`).
         #[arg(long)]
         tokenizer: Option<PathBuf>,
         /// JSON Lines with a `text` field (and optionally `id`).
@@ -60,9 +63,10 @@ enum ModelCommand {
 /// Model, batching and window settings shared by the scoring commands.
 #[derive(Args, Clone)]
 pub struct ScoringArgs {
-    /// Longest window the model sees, in tokens (prefix included).
-    #[arg(long, default_value_t = 1024)]
-    pub max_tokens: usize,
+    /// Longest window the model sees, in tokens (prefix included) [default: 1024, or the model's
+    /// max_position_embeddings if smaller].
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     /// Distance between window starts in long documents (default: max-tokens / 2).
     #[arg(long)]
     pub stride: Option<usize>,
@@ -83,51 +87,34 @@ pub struct ScoringArgs {
 
 impl ScoringArgs {
     /// Loads the model and tokenizer into a scorer.
-    pub fn scorer(
-        &self,
-        model_dir: &std::path::Path,
-        tokenizer: Option<&std::path::Path>,
-    ) -> Result<Scorer> {
-        let device = model::parse_device(&self.device)?;
-        let dtype = model::parse_dtype(&self.dtype)?;
-        let config = GlmConfig::from_dir(model_dir)?;
-        let checkpoint = Checkpoint::open(model_dir)?;
-        let glm = if self.copy_weights {
-            Glm4::load_copied(&config, &checkpoint, dtype, &device)?
-        } else {
-            Glm4::load(&config, &checkpoint, dtype, &device)?
-        };
-        // THUDM's GLM-4 checkpoints ship a tiktoken `tokenizer.model` instead of a
-        // tokenizer.json; either is found in the model folder.
-        let tokenizer_path = tokenizer.map(PathBuf::from).unwrap_or_else(|| {
-            let json = model_dir.join("tokenizer.json");
-            let ranks = model_dir.join("tokenizer.model");
-            if !json.exists() && ranks.exists() {
-                ranks
-            } else {
-                json
-            }
-        });
-        let tokenizer = Tokenizer::open(&tokenizer_path)?;
-        let options = ScoreOptions {
-            max_tokens: self.max_tokens,
-            stride: self.stride.unwrap_or((self.max_tokens / 2).max(1)),
-            batch_tokens: self.batch_tokens,
-        };
-        Ok(Scorer::new(glm, Box::new(tokenizer), options)?)
+    pub fn scorer(&self, model: &ModelSource, tokenizer: Option<&Path>) -> Result<Scorer> {
+        let context = model.config()?.max_position_embeddings;
+        let options = ScoreOptions::resolve(
+            self.max_tokens,
+            self.stride,
+            Some(self.batch_tokens),
+            context,
+        );
+        Ok(Scorer::open_with(
+            model,
+            tokenizer,
+            &self.dtype,
+            &self.device,
+            options,
+            self.copy_weights,
+        )?)
     }
 }
 
 pub fn run(args: ModelArgs) -> Result<()> {
     reuse_large_buffers();
     match args.command {
-        ModelCommand::Inspect { dir } => {
-            let report = model::inspect(&dir)?;
+        ModelCommand::Inspect { model } => {
+            let report = model::inspect(&model)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.is_complete() {
                 bail!(
-                    "{}: {} tensors missing, {} with the wrong shape",
-                    dir.display(),
+                    "{model}: {} tensors missing, {} with the wrong shape",
                     report.missing.len(),
                     report.wrong_shape.len()
                 );
@@ -135,7 +122,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
             Ok(())
         }
         ModelCommand::Forward {
-            model: dir,
+            model: source,
             input,
             output,
             dtype,
@@ -147,9 +134,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
                 .with_context(|| format!("reading {}", input.display()))?;
             let batch: Batch = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not a batch of input_ids", input.display()))?;
-            let config = GlmConfig::from_dir(&dir)?;
-            let checkpoint = Checkpoint::open(&dir)?;
-            let glm = Glm4::load(&config, &checkpoint, dtype, &device)?;
+            let glm = source.load(dtype, &device, false)?;
             let (logits, sequences) = model::forward_batch(&glm, &batch)?;
             if let Some(path) = output {
                 logits
@@ -160,12 +145,12 @@ pub fn run(args: ModelArgs) -> Result<()> {
             Ok(())
         }
         ModelCommand::Score {
-            model: dir,
+            model: source,
             tokenizer,
             input,
             scoring,
         } => {
-            let scorer = scoring.scorer(&dir, tokenizer.as_deref())?;
+            let scorer = scoring.scorer(&source, tokenizer.as_deref())?;
             let file = std::fs::File::open(&input)
                 .with_context(|| format!("opening {}", input.display()))?;
             let mut ids = Vec::new();

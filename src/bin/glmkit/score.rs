@@ -9,6 +9,7 @@ use glmkit::corpus::{expand_inputs, CorpusReader};
 use glmkit::model::score::{
     document_language, Bucket, BucketCutoffs, BucketStep, PplThresholds, ScoreStep,
 };
+use glmkit::model::ModelSource;
 use glmkit::pipeline::{self, Step, KEPT};
 use std::path::PathBuf;
 
@@ -22,11 +23,13 @@ pub struct ScoreArgs {
     input: InputArgs,
     #[command(flatten)]
     output: OutputArgs,
-    /// Model directory (config.json + safetensors).
+    /// Model directory (config.json + safetensors), or `builtin` for the reference model compiled
+    /// into glmkit.
     #[arg(long)]
-    model: PathBuf,
-    /// tokenizer.json, or a tiktoken rank file such as GLM-4's tokenizer.model; defaults to
-    /// MODEL/tokenizer.json, else MODEL/tokenizer.model.
+    model: ModelSource,
+    /// tokenizer.json, or a tiktoken rank file such as GLM-4's tokenizer.model; defaults to the
+    /// model's own (MODEL/tokenizer.json, else MODEL/tokenizer.model; the built-in one for
+    /// `builtin`).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     #[command(flatten)]

@@ -3,9 +3,10 @@
 //! ```toml
 //! [[step]]
 //! kind = "score"
-//! model = "models/glm-4-9b-hf"      # relative paths are resolved against the pipeline file
+//! model = "models/glm-4-9b-hf"      # or "builtin"; relative paths are resolved against the pipeline file
 //! tokenizer = "tokenizer.json"        # default: MODEL/tokenizer.json
-//! max_tokens = 1024                   # window; stride defaults to max_tokens / 2
+//! max_tokens = 1024                   # window (default 1024, or the model's context if shorter);
+//!                                     # stride defaults to max_tokens / 2
 //! batch_tokens = 8192
 //! dtype = "f32"                       # f32, bf16, f16
 //! device = "cpu"                      # cpu, cuda[:N]
@@ -25,8 +26,7 @@ use std::path::Path;
 use super::buckets::{Bucket, BucketCutoffs};
 use super::scorer::{ScoreOptions, Scorer};
 use super::step::{BucketStep, PplThresholds, ScoreStep};
-use super::tokenizer::Tokenizer;
-use crate::model::{parse_device, parse_dtype, Checkpoint, Glm4, GlmConfig, ModelError};
+use crate::model::{parse_device, parse_dtype, ModelError, ModelSource};
 use crate::pipeline::{settings, SettingsError, Step};
 
 /// Resolves a path of the settings against the pipeline file's folder.
@@ -37,14 +37,14 @@ fn resolve(base_dir: &Path, path: &str) -> std::path::PathBuf {
 /// A `score` step from its pipeline settings (paths relative to `base_dir`).
 pub fn score_step(table: toml::Table, base_dir: &Path) -> Result<Box<dyn Step>, SettingsError> {
     let s: ScoreSettings = settings(table)?;
-    let defaults = ScoreOptions::default();
-    let max_tokens = s.max_tokens.unwrap_or(defaults.max_tokens);
-    let options = ScoreOptions {
-        max_tokens,
-        stride: s.stride.unwrap_or((max_tokens / 2).max(1)),
-        batch_tokens: s.batch_tokens.unwrap_or(defaults.batch_tokens),
-    };
-    let model = resolve(base_dir, &s.model);
+    let model = ModelSource::parse_with(&s.model, |dir| resolve(base_dir, dir));
+    let context = model.config().map_err(|e| SettingsError::at("model", e))?;
+    let options = ScoreOptions::resolve(
+        s.max_tokens,
+        s.stride,
+        s.batch_tokens,
+        context.max_position_embeddings,
+    );
     let tokenizer = s.tokenizer.as_deref().map(|t| resolve(base_dir, t));
     let scorer = Scorer::open(
         &model,
@@ -107,23 +107,31 @@ fn all_buckets() -> Vec<String> {
 }
 
 impl Scorer {
-    /// Loads a model directory and its tokenizer (`tokenizer` or `MODEL/tokenizer.json`).
+    /// Loads a model and its tokenizer (`tokenizer`, else the model's own: see
+    /// [`ModelSource::tokenizer`]).
     pub fn open(
-        model_dir: &Path,
+        model: &ModelSource,
         tokenizer: Option<&Path>,
         dtype: &str,
         device: &str,
         options: ScoreOptions,
     ) -> Result<Scorer, ModelError> {
+        Self::open_with(model, tokenizer, dtype, device, options, false)
+    }
+
+    /// [`Scorer::open`], optionally copying f32 weights out of the map (`copy_weights`).
+    pub fn open_with(
+        model: &ModelSource,
+        tokenizer: Option<&Path>,
+        dtype: &str,
+        device: &str,
+        options: ScoreOptions,
+        copy_weights: bool,
+    ) -> Result<Scorer, ModelError> {
         let device = parse_device(device)?;
         let dtype = parse_dtype(dtype)?;
-        let config = GlmConfig::from_dir(model_dir)?;
-        let checkpoint = Checkpoint::open(model_dir)?;
-        let model = Glm4::load(&config, &checkpoint, dtype, &device)?;
-        let tokenizer_path = tokenizer
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| model_dir.join("tokenizer.json"));
-        let tokenizer = Tokenizer::open(&tokenizer_path)?;
-        Scorer::new(model, Box::new(tokenizer), options)
+        let glm = model.load(dtype, &device, copy_weights)?;
+        let tokenizer = model.tokenizer(tokenizer)?;
+        Scorer::new(glm, Box::new(tokenizer), options)
     }
 }

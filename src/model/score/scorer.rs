@@ -45,6 +45,23 @@ impl Default for ScoreOptions {
 }
 
 impl ScoreOptions {
+    /// Options from what a user set: the window defaults to 1024 tokens or the model's context
+    /// (`max_position_embeddings`) if that is shorter, the stride to half the window.
+    pub fn resolve(
+        max_tokens: Option<usize>,
+        stride: Option<usize>,
+        batch_tokens: Option<usize>,
+        model_context: usize,
+    ) -> Self {
+        let defaults = ScoreOptions::default();
+        let max_tokens = max_tokens.unwrap_or(defaults.max_tokens.min(model_context));
+        ScoreOptions {
+            max_tokens,
+            stride: stride.unwrap_or((max_tokens / 2).max(1)),
+            batch_tokens: batch_tokens.unwrap_or(defaults.batch_tokens),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.max_tokens < 2 {
             return Err(ModelError::Input(format!(

@@ -30,11 +30,23 @@ impl HfTokenizer {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let inner = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| ModelError::Input(format!("{}: {e}", path.display())))?;
+        Ok(Self::new(inner))
+    }
+
+    /// A tokenizer.json held in memory (`label` names it in errors).
+    pub fn from_json_str(label: &str, json: &str) -> Result<Self, ModelError> {
+        let inner: tokenizers::Tokenizer = json
+            .parse()
+            .map_err(|e| ModelError::Input(format!("{label}: tokenizer.json: {e}")))?;
+        Ok(Self::new(inner))
+    }
+
+    fn new(inner: tokenizers::Tokenizer) -> Self {
         let prefix: Option<Vec<u32>> = GLM_PREFIX.iter().map(|t| inner.token_to_id(t)).collect();
-        Ok(HfTokenizer {
+        HfTokenizer {
             prefix: prefix.unwrap_or_default(),
             inner,
-        })
+        }
     }
 }
 
@@ -121,6 +133,11 @@ impl Tokenizer {
         } else {
             Ok(Tokenizer::RankFile(RankFileTokenizer::from_file(path)?))
         }
+    }
+
+    /// A tokenizer.json held in memory (the built-in model's).
+    pub fn from_json_str(label: &str, json: &str) -> Result<Self, ModelError> {
+        Ok(Tokenizer::Hf(HfTokenizer::from_json_str(label, json)?))
     }
 
     fn encoder(&self) -> &dyn TextEncoder {
