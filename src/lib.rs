@@ -6,12 +6,16 @@
 //! - [`filter`]: normalization, language id and quality rules.
 //! - [`bpe`]: byte-level BPE pre-tokenizer, trainer, encoder and tokenizer formats.
 //! - [`model`]: the GLM-4 forward pass and perplexity scoring.
+//! - [`bundled`]: the default pipeline and the bundled corpus that `glmkit run` uses without arguments.
+//! - [`report`]: `report.html` of a run: inline SVG figures from its stats and outputs.
 //! - [`steps`]: the catalogue of step kinds that pipeline files name (above the features).
 
 pub mod bpe;
+pub mod bundled;
 pub mod corpus;
 pub mod dedup;
 pub mod filter;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod steps;

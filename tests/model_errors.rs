@@ -46,7 +46,8 @@ fn missing_tensor_is_named_with_its_shape() {
         err.contains(K_PROJ) && err.contains("missing") && err.contains("[16, 32]"),
         "{err}"
     );
-    let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.path().to_path_buf())).unwrap();
+    let report =
+        glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.path().to_path_buf())).unwrap();
     assert_eq!(report.missing, vec![(K_PROJ.to_string(), vec![16, 32])]);
 }
 
@@ -85,7 +86,8 @@ fn unused_tensors_are_listed() {
             Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
         );
     });
-    let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.path().to_path_buf())).unwrap();
+    let report =
+        glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.path().to_path_buf())).unwrap();
     assert_eq!(
         report.unused,
         vec!["model.layers.7.mlp.extra.weight".to_string()]
@@ -162,7 +164,8 @@ fn fused_qkv_proj_checkpoint_gives_the_same_logits() {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
-    let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.path().to_path_buf())).unwrap();
+    let report =
+        glmkit::model::inspect(&glmkit::model::ModelSource::Dir(dir.path().to_path_buf())).unwrap();
     assert!(
         report.is_complete() && report.unused.is_empty(),
         "{:?} {:?}",

@@ -168,7 +168,10 @@ fn layouts_are_detected() {
         assert!(report.unused.is_empty(), "{name}: {:?}", report.unused);
     }
     // The converted checkpoint carries ChatGLM's rotary cache, which the model recomputes.
-    let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(fixtures().join("chatglm-gqa"))).unwrap();
+    let report = glmkit::model::inspect(&glmkit::model::ModelSource::Dir(
+        fixtures().join("chatglm-gqa"),
+    ))
+    .unwrap();
     assert_eq!(
         report.ignored,
         vec!["transformer.rotary_pos_emb.inv_freq".to_string()]

@@ -35,6 +35,7 @@ fn scorer(batch_tokens: usize) -> Scorer {
         max_tokens: golden["options"]["max_tokens"].as_u64().unwrap() as usize,
         stride: golden["options"]["stride"].as_u64().unwrap() as usize,
         batch_tokens,
+        head_tokens: None,
     };
     Scorer::new(model, Box::new(tokenizer), options).unwrap()
 }
@@ -270,6 +271,7 @@ fn tricky_step() -> ScoreStep {
         max_tokens: 24,
         stride: 10,
         batch_tokens: 64,
+        head_tokens: None,
     };
     ScoreStep::new(
         Scorer::new(model, Box::new(Tricky(tokenizer)), options).unwrap(),
@@ -314,6 +316,7 @@ fn windows_longer_than_the_model_allows_are_refused() {
         max_tokens: 100_000,
         stride: 10,
         batch_tokens: 64,
+        head_tokens: None,
     };
     let err = Scorer::new(model, Box::new(tokenizer), options)
         .err()
@@ -396,4 +399,48 @@ fn a_failure_of_the_model_fails_the_step_instead_of_rejecting_documents() {
     assert!(docs.iter().all(|d| d.annotation("ppl").is_none()));
     let mut fine = vec![doc("a", text, "en")];
     assert_eq!(step.apply_batch(&mut fine).unwrap(), vec![Verdict::Keep]);
+}
+
+#[test]
+fn head_tokens_scores_the_first_tokens_of_a_document_only() {
+    let golden = golden();
+    let text = golden["docs"][0]["text"].as_str().unwrap();
+    let whole = scorer(64);
+    let ids = whole.encode(text).unwrap();
+    let head = 5;
+    assert!(
+        ids.len() > whole.prefix_len() + head,
+        "the document is long enough"
+    );
+    let cut = whole
+        .score_ids(
+            &[ids[..whole.prefix_len() + head].to_vec()],
+            whole.prefix_len(),
+        )
+        .unwrap()[0];
+
+    let dir = fixtures().join(golden["model"].as_str().unwrap());
+    let model = Glm4::load(
+        &GlmConfig::from_dir(&dir).unwrap(),
+        &Checkpoint::open(&dir).unwrap(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
+    let options = ScoreOptions {
+        head_tokens: Some(head),
+        ..*whole.options()
+    };
+    let headed = Scorer::new(model, Box::new(tokenizer), options)
+        .unwrap()
+        .score_texts(&[text])
+        .unwrap()[0];
+    assert_eq!(headed.predicted, head);
+    assert_eq!(
+        headed.tokens,
+        ids.len() - whole.prefix_len(),
+        "tokens count the whole text"
+    );
+    assert_eq!(headed.sum_nll, cut.sum_nll);
 }

@@ -14,6 +14,10 @@ mod dedup;
 mod filter;
 #[path = "glmkit/model.rs"]
 mod model;
+#[path = "glmkit/quickstart.rs"]
+mod quickstart;
+#[path = "glmkit/report.rs"]
+mod report;
 #[path = "glmkit/score.rs"]
 mod score;
 
@@ -40,8 +44,11 @@ enum Command {
     Stats(corpus::StatsArgs),
     /// Identify languages and remove low-quality documents (one-line pipeline).
     Filter(filter::FilterArgs),
-    /// Run the steps of a pipeline file (TOML).
+    /// Run the steps of a pipeline file (TOML); without one, the default pipeline over the
+    /// bundled corpus, then a vocabulary, Megatron shards and report.html (in glmkit-out/).
     Run(filter::RunArgs),
+    /// Write report.html for a run directory (figures from its stats and outputs).
+    Report(report::ReportArgs),
     /// Exact, fuzzy (MinHash LSH) and line-level deduplication.
     Dedup(dedup::DedupArgs),
     /// Inspect a GLM-4 checkpoint or run its forward pass.
@@ -55,12 +62,23 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    match cli.command {
+    dispatch(Cli::parse().command)
+}
+
+/// Runs a glmkit command line (without the program name) in this process: `glmkit run` chains
+/// commands this way.
+pub fn run_command(args: &[&str]) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(std::iter::once("glmkit").chain(args.iter().copied()))?;
+    dispatch(cli.command)
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Convert(args) => corpus::convert(args),
         Command::Stats(args) => corpus::stats(args),
         Command::Filter(args) => filter::filter(args),
         Command::Run(args) => filter::run(args),
+        Command::Report(args) => report::run(args),
         Command::Dedup(args) => dedup::run(args),
         Command::Model(args) => model::run(args),
         Command::Score(args) => score::run(args),

@@ -1,11 +1,11 @@
 //! What a model directory holds: layouts, config, parameters, dtypes, missing and unused tensors.
 
-use serde::Serialize;
-use std::collections::BTreeMap;
 use super::config::GlmConfig;
 use super::error::ModelError;
 use super::source::ModelSource;
 use super::weights::WeightNames;
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReport {

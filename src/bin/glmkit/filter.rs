@@ -69,17 +69,28 @@ pub fn filter(args: FilterArgs) -> Result<()> {
 }
 
 /// Run the steps of a pipeline file (TOML; see fixtures/pipelines/) over a corpus.
+///
+/// Without a pipeline file: the default pipeline (`--print-default` prints it) over the bundled
+/// corpus (both built into glmkit), then CCNet perplexity buckets, a BPE vocabulary trained on
+/// what was kept, Megatron shards of it and report.html, all in glmkit-out/ (or --output).
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The pipeline file.
+    /// The pipeline file (default: the built-in default pipeline over the bundled corpus).
     #[arg(value_name = "PIPELINE.toml")]
-    pipeline: PathBuf,
+    pipeline: Option<PathBuf>,
+    /// Print the built-in default pipeline and exit.
+    #[arg(long)]
+    print_default: bool,
+    /// Run what `glmkit run` runs without arguments (default pipeline, buckets, vocabulary,
+    /// Megatron shards, report) over INPUT instead of the bundled corpus.
+    #[arg(long = "default", conflicts_with = "print_default")]
+    use_default: bool,
     /// Input files, directories or globs (default: the pipeline's [input] paths).
     #[arg(value_name = "INPUT")]
-    inputs: Vec<String>,
-    /// Output directory (default: the pipeline's [output] dir).
+    pub inputs: Vec<String>,
+    /// Output directory (default: the pipeline's [output] dir; glmkit-out without a pipeline).
     #[arg(short, long, value_name = "DIR")]
-    output: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     /// Field that holds the document text (default: the pipeline's, else `text`).
     #[arg(long, value_name = "FIELD")]
     text_field: Option<String>,
@@ -92,7 +103,7 @@ pub struct RunArgs {
     format: String,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    pub threads: Option<usize>,
     /// Process only shard i of n of the input files (not with dedup_fuzzy or dedup_lines,
     /// which need the whole corpus in one task).
     #[arg(long, value_name = "i/n")]
@@ -106,23 +117,43 @@ pub struct RunArgs {
     allow_partial: bool,
     /// Records per output file at most.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
-    shard_docs: u64,
+    pub shard_docs: u64,
     /// Uncompressed bytes per output file at most (suffixes K, M, G).
     #[arg(long, default_value = "128M", value_name = "BYTES", value_parser = parse_bytes)]
-    shard_bytes: u64,
+    pub shard_bytes: u64,
     /// Don't show progress.
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
     /// Stop after this many input files, as a killed run would (for tests of resume).
     #[arg(long, hide = true, value_name = "N")]
     stop_after_files: Option<usize>,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    if args.print_default {
+        print!("{}", glmkit::bundled::DEFAULT_PIPELINE);
+        return Ok(());
+    }
+    if args.use_default {
+        // Every positional argument is an input.
+        let mut args = args;
+        if let Some(first) = args.pipeline.take() {
+            args.inputs.insert(0, first.display().to_string());
+        }
+        if args.inputs.is_empty() {
+            bail!("--default needs INPUT files (without arguments, `glmkit run` uses the bundled corpus)");
+        }
+        return crate::quickstart::run(&args);
+    }
+    let Some(pipeline_path) = args.pipeline.clone() else {
+        if !args.inputs.is_empty() {
+            bail!("INPUT needs a PIPELINE.toml first, or --default for the default run");
+        }
+        return crate::quickstart::run(&args);
+    };
     // The error names the file, line and key; anyhow adds nothing to it.
-    let pipeline = glmkit::steps::load_pipeline(&args.pipeline)?;
-    let base = args
-        .pipeline
+    let pipeline = glmkit::steps::load_pipeline(&pipeline_path)?;
+    let base = pipeline_path
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default();
@@ -135,7 +166,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     if inputs.is_empty() {
         bail!(
             "no input: give INPUT arguments or `paths` under [input] in {}",
-            args.pipeline.display()
+            pipeline_path.display()
         );
     }
     let output = match (&args.output, &pipeline.output.dir) {
@@ -143,7 +174,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         (None, Some(dir)) => base.join(dir),
         (None, None) => bail!(
             "no output: give --output or `dir` under [output] in {}",
-            args.pipeline.display()
+            pipeline_path.display()
         ),
     };
     let input = InputArgs {

@@ -70,6 +70,9 @@ pub struct ScoringArgs {
     /// Distance between window starts in long documents (default: max-tokens / 2).
     #[arg(long)]
     pub stride: Option<usize>,
+    /// Score only the first N tokens of each document (default: all).
+    #[arg(long, value_name = "N")]
+    pub head_tokens: Option<usize>,
     /// Padded tokens per model call.
     #[arg(long, default_value_t = 8192)]
     pub batch_tokens: usize,
@@ -89,12 +92,15 @@ impl ScoringArgs {
     /// Loads the model and tokenizer into a scorer.
     pub fn scorer(&self, model: &ModelSource, tokenizer: Option<&Path>) -> Result<Scorer> {
         let context = model.config()?.max_position_embeddings;
-        let options = ScoreOptions::resolve(
-            self.max_tokens,
-            self.stride,
-            Some(self.batch_tokens),
-            context,
-        );
+        let options = ScoreOptions {
+            head_tokens: self.head_tokens,
+            ..ScoreOptions::resolve(
+                self.max_tokens,
+                self.stride,
+                Some(self.batch_tokens),
+                context,
+            )
+        };
         Ok(Scorer::open_with(
             model,
             tokenizer,

@@ -11,7 +11,7 @@ use glmkit::model::score::{
 };
 use glmkit::model::ModelSource;
 use glmkit::pipeline::{self, Step, KEPT};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Score documents by perplexity (`glmkit.ppl`, `glmkit.nll`, `glmkit.tokens`).
 ///
@@ -91,8 +91,22 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     let scored = pipeline::run(&files, &[Box::new(step) as Box<dyn Step>], &options)?;
     args.output.finish(&scored)?;
 
-    // Cutoffs over every scored document that was kept.
-    let kept = expand_inputs(&[options.output.join(KEPT).to_string_lossy().into_owned()])?;
+    let scored_kept = options.output.join(KEPT);
+    options.output = root;
+    let summary = bucket_pass(&scored_kept, keep, percentiles, &options)?;
+    args.output.finish(&summary)
+}
+
+/// CCNet buckets: per-language perplexity cutoffs over the scored documents in `scored_kept`
+/// (written to `OUT/ppl_cutoffs.json`, OUT being `options.output`), then a pass that annotates
+/// each document's bucket and keeps the buckets in `keep`, into OUT.
+pub fn bucket_pass(
+    scored_kept: &Path,
+    keep: Vec<Bucket>,
+    percentiles: (f64, f64),
+    options: &pipeline::RunOptions,
+) -> Result<pipeline::RunSummary> {
+    let kept = expand_inputs(&[scored_kept.to_string_lossy().into_owned()])?;
     let mut pairs: Vec<(String, f64)> = Vec::new();
     let mut skipped = 0u64;
     for file in &kept {
@@ -105,27 +119,29 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     if skipped > 0 {
         bail!(
             "{skipped} scored records could not be read back from {}",
-            options.output.display()
+            scored_kept.display()
         );
     }
     let cutoffs = BucketCutoffs::compute(pairs.iter().map(|(l, p)| (l.as_str(), *p)), percentiles)?;
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let root = &options.output;
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let cutoffs_path = root.join("ppl_cutoffs.json");
     pipeline::write_atomic(
         &cutoffs_path,
         serde_json::to_string_pretty(&cutoffs)?.as_bytes(),
     )
     .with_context(|| format!("writing {}", cutoffs_path.display()))?;
-
-    // Pass 2: bucket the scored documents into OUT/.
-    options.output = root;
+    let mut options = options.clone();
     options.force = true; // cutoffs change with the corpus, so bucketing is always redone
     let step = BucketStep::new(cutoffs, keep);
-    let summary = pipeline::run(&kept, &[Box::new(step) as Box<dyn Step>], &options)?;
-    args.output.finish(&summary)
+    Ok(pipeline::run(
+        &kept,
+        &[Box::new(step) as Box<dyn Step>],
+        &options,
+    )?)
 }
 
-fn parse_percentiles(text: &str) -> Result<(f64, f64)> {
+pub fn parse_percentiles(text: &str) -> Result<(f64, f64)> {
     let parts: Vec<f64> = text
         .split(',')
         .map(|p| p.trim().parse::<f64>())

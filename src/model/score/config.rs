@@ -8,6 +8,7 @@
 //! max_tokens = 1024                   # window (default 1024, or the model's context if shorter);
 //!                                     # stride defaults to max_tokens / 2
 //! batch_tokens = 8192
+//! head_tokens = 256                   # score only each document's first 256 tokens (default: all)
 //! dtype = "f32"                       # f32, bf16, f16
 //! device = "cpu"                      # cpu, cuda[:N]
 //! max_ppl = 1000                      # for every language, and/or per language:
@@ -39,12 +40,15 @@ pub fn score_step(table: toml::Table, base_dir: &Path) -> Result<Box<dyn Step>, 
     let s: ScoreSettings = settings(table)?;
     let model = ModelSource::parse_with(&s.model, |dir| resolve(base_dir, dir));
     let context = model.config().map_err(|e| SettingsError::at("model", e))?;
-    let options = ScoreOptions::resolve(
-        s.max_tokens,
-        s.stride,
-        s.batch_tokens,
-        context.max_position_embeddings,
-    );
+    let options = ScoreOptions {
+        head_tokens: s.head_tokens,
+        ..ScoreOptions::resolve(
+            s.max_tokens,
+            s.stride,
+            s.batch_tokens,
+            context.max_position_embeddings,
+        )
+    };
     let tokenizer = s.tokenizer.as_deref().map(|t| resolve(base_dir, t));
     let scorer = Scorer::open(
         &model,
@@ -87,6 +91,7 @@ struct ScoreSettings {
     max_tokens: Option<usize>,
     stride: Option<usize>,
     batch_tokens: Option<usize>,
+    head_tokens: Option<usize>,
     dtype: Option<String>,
     device: Option<String>,
     max_ppl: Option<f64>,

@@ -32,6 +32,9 @@ pub struct ScoreOptions {
     pub stride: usize,
     /// Padded tokens per model call (batch rows x padded length).
     pub batch_tokens: usize,
+    /// Score only the first this many tokens of each document (all when `None`): a cheaper
+    /// estimate for quick runs; `tokens` still counts the whole document.
+    pub head_tokens: Option<usize>,
 }
 
 impl Default for ScoreOptions {
@@ -40,6 +43,7 @@ impl Default for ScoreOptions {
             max_tokens: 1024,
             stride: 512,
             batch_tokens: 8192,
+            head_tokens: None,
         }
     }
 }
@@ -59,6 +63,7 @@ impl ScoreOptions {
             max_tokens,
             stride: stride.unwrap_or((max_tokens / 2).max(1)),
             batch_tokens: batch_tokens.unwrap_or(defaults.batch_tokens),
+            head_tokens: None,
         }
     }
 
@@ -74,6 +79,9 @@ impl ScoreOptions {
                 "stride {} must be between 1 and max_tokens {}",
                 self.stride, self.max_tokens
             )));
+        }
+        if self.head_tokens == Some(0) {
+            return Err(ModelError::Input("head_tokens must be positive".into()));
         }
         if self.batch_tokens == 0 {
             return Err(ModelError::Input("batch_tokens must be positive".into()));
@@ -191,7 +199,10 @@ impl Scorer {
             .collect();
         let mut jobs: Vec<Job> = Vec::new();
         for (doc, ids) in sequences.iter().enumerate() {
-            for window in plan_windows(ids.len(), prefix_len, o.max_tokens, o.stride) {
+            let scored = o
+                .head_tokens
+                .map_or(ids.len(), |head| ids.len().min(prefix_len + head));
+            for window in plan_windows(scored, prefix_len, o.max_tokens, o.stride) {
                 let padded = window.len().div_ceil(LENGTH_QUANTUM) * LENGTH_QUANTUM;
                 jobs.push(Job {
                     doc,
