@@ -68,6 +68,7 @@ pub fn hbars(
         chart
             .configure_mesh()
             .disable_y_mesh()
+            .light_line_style(TRANSPARENT)
             .y_labels(n * 2 + 1)
             .y_label_formatter(&label)
             .x_desc(x_desc)
