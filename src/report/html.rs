@@ -34,9 +34,9 @@ fn mb(bytes: u64) -> f64 {
 }
 
 fn figure(out: &mut String, id: &str, caption: &str, svg: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<figure id=\"{id}\">{}<figcaption>{}</figcaption></figure>\n",
+        "<figure id=\"{id}\">{}<figcaption>{}</figcaption></figure>",
         strip_xml_declaration(svg),
         escape(caption)
     );
@@ -51,9 +51,9 @@ fn strip_xml_declaration(svg: &str) -> &str {
 }
 
 fn missing(out: &mut String, id: &str, what: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<figure id=\"{id}\"><p class=\"missing\">{}</p></figure>\n",
+        "<figure id=\"{id}\"><p class=\"missing\">{}</p></figure>",
         escape(what)
     );
 }
@@ -121,9 +121,9 @@ pub fn render(run: &RunData) -> Result<String, ReportError> {
     );
     for f in &run.funnel {
         let reasons: Vec<String> = f.reasons.iter().map(|(r, n)| format!("{r} {n}")).collect();
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
             escape(&f.name),
             f.docs_in,
             f.docs_in - f.docs_out,
@@ -235,9 +235,9 @@ pub fn render(run: &RunData) -> Result<String, ReportError> {
                 .map(|c| format!("{:.0}th and {:.0}th", c.percentiles.0, c.percentiles.1))
                 .unwrap_or_else(|| "(no cutoffs in this run)".into())
         );
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<figure id=\"perplexity\">{grid}<figcaption>{}</figcaption></figure>\n",
+            "<figure id=\"perplexity\">{grid}<figcaption>{}</figcaption></figure>",
             escape(&caption)
         );
         if !run.buckets.is_empty() {
@@ -246,9 +246,9 @@ pub fn render(run: &RunData) -> Result<String, ReportError> {
                 .iter()
                 .map(|(b, n)| format!("{b} {n}"))
                 .collect();
-            let _ = write!(
+            let _ = writeln!(
                 body,
-                "<p>Finally kept documents per bucket: {}.</p>\n",
+                "<p>Finally kept documents per bucket: {}.</p>",
                 escape(&parts.join(", "))
             );
         }
@@ -362,9 +362,9 @@ pub fn render(run: &RunData) -> Result<String, ReportError> {
     // Where everything is.
     body.push_str("<h2>Outputs</h2>\n<ul>\n");
     for (what, path) in &run.outputs {
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<li>{}: <code>{}</code></li>\n",
+            "<li>{}: <code>{}</code></li>",
             escape(what),
             escape(&path.display().to_string())
         );
