@@ -283,3 +283,147 @@ fn random_text_round_trips_and_matches() {
         );
     }
 }
+
+/// The merge loop as it was first written (rescans for the best pair at every merge, quadratic):
+/// the reference the encoder must equal on every piece.
+struct ReferenceMerge {
+    byte_ids: [u32; 256],
+    /// `(left, right)` to `(rank, result)`; a repeated pair keeps its later rank.
+    ranks: std::collections::HashMap<(u32, u32), (usize, u32)>,
+}
+
+impl ReferenceMerge {
+    fn new(vocab: &Vocabulary) -> Self {
+        let ranks = (vocab.merges().iter().enumerate())
+            .map(|(rank, m)| ((m.left, m.right), (rank, m.result)))
+            .collect();
+        ReferenceMerge {
+            byte_ids: vocab.byte_ids(),
+            ranks,
+        }
+    }
+
+    fn merge(&self, piece: &[u8]) -> Vec<u32> {
+        let (byte_ids, ranks) = (&self.byte_ids, &self.ranks);
+        let rank_of = |l: u32, r: u32| ranks.get(&(l, r)).copied().unwrap_or((usize::MAX, 0));
+        let mut symbols: Vec<u32> = piece.iter().map(|&b| byte_ids[b as usize]).collect();
+        // pair_ranks[i]: (rank, result) of the pair (symbols[i], symbols[i + 1]).
+        let mut pair_ranks: Vec<(usize, u32)> =
+            symbols.windows(2).map(|w| rank_of(w[0], w[1])).collect();
+        while let Some((i, &(rank, result))) = pair_ranks
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, (rank, _))| (*rank, *i))
+        {
+            if rank == usize::MAX {
+                break;
+            }
+            symbols[i] = result;
+            symbols.remove(i + 1);
+            pair_ranks.remove(i);
+            if i > 0 {
+                pair_ranks[i - 1] = rank_of(symbols[i - 1], symbols[i]);
+            }
+            if i < pair_ranks.len() {
+                pair_ranks[i] = rank_of(symbols[i], symbols[i + 1]);
+            }
+        }
+        symbols
+    }
+}
+
+/// Long single pieces of the kinds that made the first merge loop quadratic (DNA, base64-like
+/// blobs, repeats, CJK runs, whitespace, punctuation): the ids equal the reference merge of every
+/// pre-token and the tokenizers crate's, on a vocabulary whose merges chain deep into such runs.
+#[test]
+fn long_pieces_equal_the_reference_and_the_tokenizers_crate() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut below = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut random = |alphabet: &[&str], len: usize| -> String {
+        (0..len).map(|_| alphabet[below(alphabet.len())]).collect()
+    };
+    let letters = |s: &'static str| s.split("").filter(|c| !c.is_empty()).collect::<Vec<_>>();
+    let acgt = letters("acgt");
+    let b64 = letters("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    let cjk = letters("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年");
+    let few = letters("xyz");
+    let spaces = vec![" ", " ", " ", "\t", "\u{3000}"];
+    let punct = letters("=-*#.");
+    let mut texts = vec![];
+    for len in [300, 1600] {
+        texts.push(random(&acgt, len));
+        texts.push(random(&b64, len));
+        texts.push(random(&cjk, len / 3));
+        texts.push(random(&few, len));
+        texts.push(random(&spaces, len) + "x");
+        texts.push(" ".repeat(len));
+        texts.push(random(&punct, len));
+        texts.push("a".repeat(len));
+        texts.push("ab".repeat(len / 2));
+        texts.push("acgtt".repeat(len / 5));
+        texts.push("中文".repeat(len / 6));
+    }
+
+    // Train on such text (and the fixtures) so that long tokens of each kind exist.
+    let pre = PreTokenizer::new("glm4").unwrap();
+    let mut counts = glmkit::bpe::WordCounts::new();
+    let mut training: Vec<String> = documents();
+    for _ in 0..30 {
+        for alphabet in [&acgt, &b64, &cjk, &few, &punct] {
+            let len = 5 + training.len() * 7919 % 40;
+            training.push(random(alphabet, len));
+        }
+    }
+    glmkit::bpe::WordCounter::new(&pre).count_batch(&training, &mut counts);
+    let vocab = train(
+        &counts,
+        &TrainerConfig {
+            vocab_size: 6000,
+            special_tokens: vec!["<|endoftext|>".into()],
+            ..Default::default()
+        },
+        pre.pattern(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    write_tokenizer_json(&vocab, &path).unwrap();
+    let hf = tokenizers::Tokenizer::from_file(&path).unwrap();
+    let encoder = Encoder::new(vocab.clone()).unwrap();
+    let reference = ReferenceMerge::new(&vocab);
+    // The same vocabulary through a tiktoken rank file (merges rebuilt from ranks).
+    write_tiktoken(&vocab, &dir.path().join("tokenizer.model")).unwrap();
+    let from_ranks =
+        Encoder::new(read_tiktoken(&dir.path().join("tokenizer.model"), None).unwrap()).unwrap();
+
+    let mut long_pieces = 0;
+    for text in &texts {
+        let ids = encoder.encode(text);
+        let mut want = vec![];
+        for piece in pre.pieces(text) {
+            long_pieces += usize::from(piece.len() > 1000);
+            want.extend(reference.merge(piece.as_bytes()));
+        }
+        let head = &text[..text.char_indices().nth(20).map_or(text.len(), |(i, _)| i)];
+        assert_eq!(ids, want, "reference merge of {head:?}...");
+        assert_eq!(
+            ids,
+            hf.encode(text.as_str(), false).unwrap().get_ids(),
+            "tokenizers crate on {head:?}..."
+        );
+        assert_eq!(ids, from_ranks.encode(text), "rank file on {head:?}...");
+        assert!(ids.len() < text.len(), "merges applied in {head:?}...");
+    }
+    assert!(long_pieces >= 8, "long pieces tested: {long_pieces}");
+    // A document of many long pieces, in a batch (several threads, caches reused).
+    let batch: Vec<String> = texts.iter().map(|t| format!("{t} {t}\n")).collect();
+    let ids = encoder.encode_batch(&batch);
+    for (text, ids) in batch.iter().zip(ids) {
+        assert_eq!(ids, encoder.encode(text));
+        assert_eq!(encoder.decode_bytes(&ids).unwrap(), text.as_bytes());
+    }
+}

@@ -2,23 +2,60 @@
 //! for vocabularies built by BPE training, as tiktoken).
 //!
 //! Per pre-token: a token whose own bytes encode to itself is looked up whole (most pieces);
-//! other pieces merge their lowest-ranked adjacent pair, leftmost first, until none is left,
-//! and the result goes into a per-worker cache.
+//! other pieces merge their lowest-ranked adjacent pair, leftmost first, until none is left
+//! ([`super::merge`], O(n log n) in the piece's length), and the result of a piece of at most
+//! [`MAX_CACHED_PIECE`] bytes goes into a per-worker cache.
 
+use super::merge::{MergeScratch, MergeTable};
 use super::pattern::{PatternError, PreTokenizer, SearchCache};
 use super::special::{Segment, SpecialSplitter};
 use super::vocab::Vocabulary;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-/// Entries a [`Cache`] keeps before it starts over (bounds its memory).
-const CACHE_LIMIT: usize = 1 << 17;
+/// Bytes a [`Cache`] holds (piece bytes, ids and a per-entry estimate) before it starts over.
+/// 32 MiB per worker keeps about 300,000 typical entries (pieces of 10-20 bytes), more than the
+/// pieces that repeat within a batch of documents, while a run on 2-64 threads holds at most a
+/// few GiB of caches in the worst case.
+const CACHE_BYTES: usize = 32 << 20;
 
-/// Per-thread state: results of merging for pieces that are not whole tokens, and the
-/// pre-tokenizer's search scratch space. Made by [`Encoder::cache`].
+/// Longer pieces are merged every time they occur, not cached: a piece this long rarely
+/// repeats, merging it costs about as much as copying it into the cache, and one huge piece
+/// (a 10 MB run of letters) would otherwise evict everything else.
+pub const MAX_CACHED_PIECE: usize = 4096;
+
+/// Per-entry cost beyond the piece's bytes and ids: the map slot (box + vec headers) and two
+/// heap allocations.
+const ENTRY_OVERHEAD: usize = 80;
+
+/// Per-thread state: results of merging for pieces that are not whole tokens, the merge loop's
+/// scratch space and the pre-tokenizer's. Made by [`Encoder::cache`].
 pub struct Cache {
-    pieces: FxHashMap<Box<[u8]>, Vec<u32>>,
+    pieces: PieceCache,
+    merge: MergeScratch,
     search: SearchCache,
+}
+
+/// Merged pieces, bounded in bytes.
+#[derive(Default)]
+struct PieceCache {
+    ids: FxHashMap<Box<[u8]>, Vec<u32>>,
+    bytes: usize,
+}
+
+impl PieceCache {
+    fn insert(&mut self, piece: &[u8], ids: &[u32]) {
+        if piece.len() > MAX_CACHED_PIECE {
+            return;
+        }
+        let cost = piece.len() + 4 * ids.len() + ENTRY_OVERHEAD;
+        if self.bytes + cost > CACHE_BYTES {
+            self.ids.clear();
+            self.bytes = 0;
+        }
+        self.ids.insert(piece.into(), ids.to_vec());
+        self.bytes += cost;
+    }
 }
 
 /// Encodes text with a vocabulary.
@@ -27,15 +64,9 @@ pub struct Encoder {
     pre: PreTokenizer,
     specials: SpecialSplitter,
     special_ids: Vec<u32>,
-    byte_ids: [u32; 256],
-    /// Pair `(left, right)` to `(rank, result)`.
-    merges: FxHashMap<u64, (u32, u32)>,
+    merges: MergeTable,
     /// Tokens whose bytes encode to exactly themselves.
     whole: FxHashMap<Box<[u8]>, u32>,
-}
-
-fn pair(left: u32, right: u32) -> u64 {
-    ((left as u64) << 32) | right as u64
 }
 
 impl Encoder {
@@ -49,18 +80,12 @@ impl Encoder {
                 .collect::<Vec<_>>(),
         );
         let special_ids = specials_list.iter().map(|(_, id)| *id).collect();
-        let byte_ids = vocab.byte_ids();
-        let mut merges = FxHashMap::default();
-        for (rank, m) in vocab.merges().iter().enumerate() {
-            // A repeated pair keeps its later rank, as in HF's map built from the merges list.
-            merges.insert(pair(m.left, m.right), (rank as u32, m.result));
-        }
+        let merges = MergeTable::new(&vocab);
         let mut encoder = Encoder {
             vocab,
             pre,
             specials,
             special_ids,
-            byte_ids,
             merges,
             whole: FxHashMap::default(),
         };
@@ -68,7 +93,10 @@ impl Encoder {
             .vocab
             .bytes_to_id()
             .into_par_iter()
-            .filter(|(bytes, id)| encoder.merge_piece(bytes) == [*id])
+            .map_init(MergeScratch::default, |scratch, (bytes, id)| {
+                (encoder.merges.merge(bytes, scratch) == [id]).then_some((bytes, id))
+            })
+            .filter_map(|whole| whole)
             .map(|(bytes, id)| (Box::from(bytes), id))
             .collect();
         encoder.whole = whole;
@@ -94,57 +122,31 @@ impl Encoder {
     /// A fresh per-thread cache.
     pub fn cache(&self) -> Cache {
         Cache {
-            pieces: FxHashMap::default(),
+            pieces: PieceCache::default(),
+            merge: MergeScratch::default(),
             search: self.pre.search_cache(),
         }
-    }
-
-    /// Merges the bytes of one piece.
-    fn merge_piece(&self, bytes: &[u8]) -> Vec<u32> {
-        let mut symbols: Vec<u32> = bytes.iter().map(|&b| self.byte_ids[b as usize]).collect();
-        // ranks[i]: rank of the pair (symbols[i], symbols[i + 1]), u32::MAX when not a merge.
-        let rank_of = |l: u32, r: u32| self.merges.get(&pair(l, r)).map_or((u32::MAX, 0), |&x| x);
-        let mut ranks: Vec<(u32, u32)> = symbols.windows(2).map(|w| rank_of(w[0], w[1])).collect();
-        while let Some((i, &(rank, result))) =
-            ranks.iter().enumerate().min_by_key(|(i, (r, _))| (*r, *i))
-        {
-            if rank == u32::MAX {
-                break;
-            }
-            symbols[i] = result;
-            symbols.remove(i + 1);
-            ranks.remove(i);
-            if i > 0 {
-                ranks[i - 1] = rank_of(symbols[i - 1], symbols[i]);
-            }
-            if i < ranks.len() {
-                ranks[i] = rank_of(symbols[i], symbols[i + 1]);
-            }
-        }
-        symbols
     }
 
     /// Appends the ids of one piece.
     fn encode_piece(
         &self,
         piece: &[u8],
-        cache: &mut FxHashMap<Box<[u8]>, Vec<u32>>,
+        pieces: &mut PieceCache,
+        scratch: &mut MergeScratch,
         out: &mut Vec<u32>,
     ) {
         if let Some(&id) = self.whole.get(piece) {
             out.push(id);
             return;
         }
-        if let Some(ids) = cache.get(piece) {
+        if let Some(ids) = pieces.ids.get(piece) {
             out.extend_from_slice(ids);
             return;
         }
-        let ids = self.merge_piece(piece);
+        let ids = self.merges.merge(piece, scratch);
         out.extend_from_slice(&ids);
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(piece.into(), ids);
+        pieces.insert(piece, &ids);
     }
 
     /// Appends the ids of `text` to `out`; special tokens in the text become their ids.
@@ -154,7 +156,12 @@ impl Encoder {
                 Segment::Special(k) => out.push(self.special_ids[k]),
                 Segment::Text(t) => {
                     for piece in self.pre.pieces_with(t, &mut cache.search) {
-                        self.encode_piece(piece.as_bytes(), &mut cache.pieces, out);
+                        self.encode_piece(
+                            piece.as_bytes(),
+                            &mut cache.pieces,
+                            &mut cache.merge,
+                            out,
+                        );
                     }
                 }
             });

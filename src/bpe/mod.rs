@@ -20,6 +20,7 @@ pub mod encode;
 pub mod formats;
 pub mod input;
 pub mod megatron;
+pub mod merge;
 pub mod pattern;
 pub mod special;
 pub mod stages;
