@@ -9,7 +9,7 @@
 //!   the byte alphabet and its id order);
 //! - [`vocab`]: the resulting vocabulary; [`formats`] reads and writes it;
 //! - [`special`] and [`encode`]: special tokens cut out of text, then rank-based merging into
-//!   ids, with a cache;
+//!   ids ([`merge`], O(n log n) in a piece's length), with a cache;
 //! - [`megatron`]: training shards in Megatron-LM's indexed dataset format;
 //! - [`stages`]: the commands' work over input files (count, tokenize, evaluate).
 
