@@ -66,7 +66,46 @@ pub struct Encoder {
     special_ids: Vec<u32>,
     merges: MergeTable,
     /// Tokens whose bytes encode to exactly themselves.
-    whole: FxHashMap<Box<[u8]>, u32>,
+    whole: WholeTokens,
+}
+
+/// Tokens whose bytes encode to exactly themselves, by bytes. Most pieces are found here, so
+/// the short ones (nearly all) are keyed by their bytes packed into an integer: hashing and
+/// comparing it touches no other memory (a boxed key costs a pointer chase and a `memcmp`).
+#[derive(Default)]
+struct WholeTokens {
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<Box<[u8]>, u32>,
+}
+
+/// Bytes of a piece that fit in a [`packed`] key (the last byte holds the length).
+const PACKED_MAX: usize = 15;
+
+/// `piece` (at most [`PACKED_MAX`] bytes) and its length in one integer, distinct for distinct
+/// pieces.
+fn packed(piece: &[u8]) -> u128 {
+    let mut key = [0u8; 16];
+    key[..piece.len()].copy_from_slice(piece);
+    key[PACKED_MAX] = piece.len() as u8;
+    u128::from_le_bytes(key)
+}
+
+impl WholeTokens {
+    fn insert(&mut self, bytes: &[u8], id: u32) {
+        if bytes.len() <= PACKED_MAX {
+            self.short.insert(packed(bytes), id);
+        } else {
+            self.long.insert(bytes.into(), id);
+        }
+    }
+
+    fn get(&self, piece: &[u8]) -> Option<u32> {
+        if piece.len() <= PACKED_MAX {
+            self.short.get(&packed(piece)).copied()
+        } else {
+            self.long.get(piece).copied()
+        }
+    }
 }
 
 impl Encoder {
@@ -87,9 +126,9 @@ impl Encoder {
             specials,
             special_ids,
             merges,
-            whole: FxHashMap::default(),
+            whole: WholeTokens::default(),
         };
-        let whole: FxHashMap<Box<[u8]>, u32> = encoder
+        let whole: Vec<(&[u8], u32)> = encoder
             .vocab
             .bytes_to_id()
             .into_par_iter()
@@ -97,9 +136,12 @@ impl Encoder {
                 (encoder.merges.merge(bytes, scratch) == [id]).then_some((bytes, id))
             })
             .filter_map(|whole| whole)
-            .map(|(bytes, id)| (Box::from(bytes), id))
             .collect();
-        encoder.whole = whole;
+        let mut tokens = WholeTokens::default();
+        for (bytes, id) in whole {
+            tokens.insert(bytes, id);
+        }
+        encoder.whole = tokens;
         Ok(encoder)
     }
 
@@ -136,7 +178,7 @@ impl Encoder {
         scratch: &mut MergeScratch,
         out: &mut Vec<u32>,
     ) {
-        if let Some(&id) = self.whole.get(piece) {
+        if let Some(id) = self.whole.get(piece) {
             out.push(id);
             return;
         }
