@@ -15,9 +15,10 @@ use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Pieces up to this many bytes merge by rescanning (measured: faster than the heap there, and
-/// at this length the quadratic term is at most a few hundred comparisons per merge).
-const SHORT_PIECE: usize = 64;
+/// Pieces up to this many bytes merge by rescanning. Measured (`time_both_loops_by_piece_length`,
+/// release build, letter runs of English and Chinese text): the rescan takes 20-30% less time
+/// than the heap at 4-16 chars, the heap half the time from 32 chars (32-96 bytes) on.
+const SHORT_PIECE: usize = 32;
 
 /// Scratch space for up to this many bytes is kept between pieces; after a longer piece it is
 /// freed (about 24 bytes per byte of the piece: a 10 MB piece needs 240 MB while it merges).
