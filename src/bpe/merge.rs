@@ -2,7 +2,7 @@
 //! the leftmost of equal ranks first, until no adjacent pair is a merge (HF's BPE model).
 //!
 //! Two ways to the same result. Short pieces rescan a small array for the best pair at every
-//! merge: quadratic, but with no setup it is the fastest below [`SHORT_PIECE`] bytes. Longer
+//! merge: quadratic, but with no setup it is the fastest up to [`SHORT_PIECE`] bytes. Longer
 //! pieces keep their symbols in a linked list over byte positions and the candidate pairs in a
 //! min-heap keyed by `(rank, position)`, as HF tokenizers' `Word::merge_all` does: each merge
 //! costs O(log n) and pushes at most two pairs, so a piece of n bytes takes O(n log n), whatever
