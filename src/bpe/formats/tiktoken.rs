@@ -92,6 +92,7 @@ pub fn read_tiktoken(
             .map_err(|_| bad("rank is not an integer"))?;
         ranked.push((rank, bytes));
     }
+    check_ranks(&ranked, path)?;
     let max_rank = ranked.iter().map(|(r, _)| *r).max();
     let specials = match specials {
         Some(s) => s,
@@ -150,6 +151,43 @@ pub fn read_tiktoken(
     })
 }
 
+/// Ranks must be `0..n` once each, and no two ranks may hold the same bytes (tiktoken keys its
+/// table by bytes, so a duplicate would silently lose one of them).
+fn check_ranks(ranked: &[(u32, Vec<u8>)], path: &Path) -> Result<(), FormatError> {
+    let mut by_rank: Vec<Option<&[u8]>> = vec![None; ranked.len()];
+    let mut seen: FxHashMap<&[u8], u32> = FxHashMap::default();
+    for (rank, bytes) in ranked {
+        if let Some(first) = seen.insert(bytes.as_slice(), *rank) {
+            return Err(FormatError::invalid(
+                path,
+                format!("ranks {first} and {rank} hold the same token {bytes:?}: duplicate tokens"),
+            ));
+        }
+        match by_rank.get_mut(*rank as usize) {
+            Some(Some(_)) => {
+                return Err(FormatError::invalid(
+                    path,
+                    format!("rank {rank} is used twice"),
+                ))
+            }
+            Some(slot) => *slot = Some(bytes),
+            // A rank past the count means some rank below it is missing; named below.
+            None => {}
+        }
+    }
+    if let Some(hole) = by_rank.iter().position(Option::is_none) {
+        return Err(FormatError::invalid(
+            path,
+            format!(
+                "rank {hole} is missing: the {} ranks must be 0..{} without holes",
+                ranked.len(),
+                ranked.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Rebuilds merges from ranks: in rank order, each multi-byte token whose bytes merge (using only
 /// lower ranks) into exactly two tokens gets that pair as its merge.
 fn merges_from_ranks(ranked: &[(u32, Vec<u8>)]) -> Vec<Merge> {
@@ -159,26 +197,47 @@ fn merges_from_ranks(ranked: &[(u32, Vec<u8>)]) -> Vec<Merge> {
     order
         .into_iter()
         .filter_map(|(rank, bytes)| {
-            let parts = merge_by_rank(bytes, &ranks, *rank);
-            (parts.len() == 3).then(|| Merge {
-                left: ranks[&bytes[parts[0]..parts[1]]],
-                right: ranks[&bytes[parts[1]..parts[2]]],
+            let (left, right) = merge_of_rank(bytes, |b| ranks.get(b).copied(), *rank).ok()?;
+            Some(Merge {
+                left,
+                right,
                 result: *rank,
             })
         })
         .collect()
 }
 
+/// The merge a rank file implies for the token `bytes` at `rank` (tiktoken's and transformers'
+/// reading): its bytes merged by tiktoken's rule with the tokens ranked below it must end as
+/// exactly two tokens, whose ids it returns. Otherwise the boundaries of the parts they end as
+/// (the token is then unreachable by merges).
+pub fn merge_of_rank(
+    bytes: &[u8],
+    rank_of: impl Fn(&[u8]) -> Option<u32>,
+    rank: u32,
+) -> Result<(u32, u32), Vec<usize>> {
+    let parts = merge_by_rank(bytes, &rank_of, rank);
+    if parts.len() != 3 {
+        return Err(parts);
+    }
+    match (
+        rank_of(&bytes[parts[0]..parts[1]]),
+        rank_of(&bytes[parts[1]..parts[2]]),
+    ) {
+        (Some(l), Some(r)) => Ok((l, r)),
+        _ => Err(parts),
+    }
+}
+
 /// tiktoken's merging of `bytes` with ranks below `below`: the boundaries of the final parts.
-fn merge_by_rank(bytes: &[u8], ranks: &FxHashMap<&[u8], u32>, below: u32) -> Vec<usize> {
+fn merge_by_rank(bytes: &[u8], rank_of: impl Fn(&[u8]) -> Option<u32>, below: u32) -> Vec<usize> {
     let mut bounds: Vec<usize> = (0..=bytes.len()).collect();
     loop {
         let best = (0..bounds.len().saturating_sub(2))
             .filter_map(|i| {
-                ranks
-                    .get(&bytes[bounds[i]..bounds[i + 2]])
-                    .filter(|&&r| r < below)
-                    .map(|&r| (r, i))
+                rank_of(&bytes[bounds[i]..bounds[i + 2]])
+                    .filter(|&r| r < below)
+                    .map(|r| (r, i))
             })
             .min();
         match best {
