@@ -90,12 +90,15 @@ pub struct NotAdded {
     pub reason: String,
 }
 
+/// Special tokens as `(content, id)`.
+type Specials = Vec<(String, u32)>;
+
 /// The base's tokens up to and including its last rank, and the special tokens after it that
 /// were dropped. Special tokens after the last rank collide with the new tokens' ids.
 fn base_tokens(
     base: &Vocabulary,
     drop_specials: bool,
-) -> Result<(Vec<Token>, Vec<(String, u32)>), GrowError> {
+) -> Result<(Vec<Token>, Specials), GrowError> {
     let end = base
         .tokens()
         .iter()
@@ -124,7 +127,7 @@ fn finish(
     merges: Vec<Merge>,
     first_new: usize,
     specials: &[String],
-    dropped: Vec<(String, u32)>,
+    dropped: Specials,
 ) -> Result<Grown, GrowError> {
     let added = tokens.len() - first_new;
     let mut specials_added = Vec::new();

@@ -120,6 +120,27 @@ pub fn read_tiktoken(
         }
     };
     let size = ranked.len() + specials.len();
+    let mut used = vec![false; size];
+    for id in ranked
+        .iter()
+        .map(|(r, _)| *r)
+        .chain(specials.iter().map(|(_, id)| *id))
+    {
+        if let Some(u) = used.get_mut(id as usize) {
+            *u = true;
+        }
+    }
+    if let Some(hole) = used.iter().position(|u| !u) {
+        return Err(FormatError::invalid(
+            path,
+            format!(
+                "rank {hole} is missing: the {} ranks and {} special tokens must take ids \
+                 0..{size} without holes",
+                ranked.len(),
+                specials.len()
+            ),
+        ));
+    }
     let mut by_id: Vec<Option<Token>> = vec![None; size];
     let mut place = |id: u32, t: Token| -> Result<(), FormatError> {
         let slot = by_id.get_mut(id as usize).ok_or_else(|| {
@@ -151,10 +172,10 @@ pub fn read_tiktoken(
     })
 }
 
-/// Ranks must be `0..n` once each, and no two ranks may hold the same bytes (tiktoken keys its
-/// table by bytes, so a duplicate would silently lose one of them).
+/// No two lines may hold the same rank or the same bytes (tiktoken keys its table by bytes, so
+/// a duplicate would silently lose one of them).
 fn check_ranks(ranked: &[(u32, Vec<u8>)], path: &Path) -> Result<(), FormatError> {
-    let mut by_rank: Vec<Option<&[u8]>> = vec![None; ranked.len()];
+    let mut ranks: FxHashMap<u32, ()> = FxHashMap::default();
     let mut seen: FxHashMap<&[u8], u32> = FxHashMap::default();
     for (rank, bytes) in ranked {
         if let Some(first) = seen.insert(bytes.as_slice(), *rank) {
@@ -163,27 +184,12 @@ fn check_ranks(ranked: &[(u32, Vec<u8>)], path: &Path) -> Result<(), FormatError
                 format!("ranks {first} and {rank} hold the same token {bytes:?}: duplicate tokens"),
             ));
         }
-        match by_rank.get_mut(*rank as usize) {
-            Some(Some(_)) => {
-                return Err(FormatError::invalid(
-                    path,
-                    format!("rank {rank} is used twice"),
-                ))
-            }
-            Some(slot) => *slot = Some(bytes),
-            // A rank past the count means some rank below it is missing; named below.
-            None => {}
+        if ranks.insert(*rank, ()).is_some() {
+            return Err(FormatError::invalid(
+                path,
+                format!("rank {rank} is used twice"),
+            ));
         }
-    }
-    if let Some(hole) = by_rank.iter().position(Option::is_none) {
-        return Err(FormatError::invalid(
-            path,
-            format!(
-                "rank {hole} is missing: the {} ranks must be 0..{} without holes",
-                ranked.len(),
-                ranked.len()
-            ),
-        ));
     }
     Ok(())
 }
