@@ -351,14 +351,15 @@ pub(crate) fn run_merges(
             &table.token_len,
             max_len,
         );
+        let dead = |p: &Pair| !skipped.is_empty() && skipped.contains(p);
         for (p, d) in changes.delta {
-            if skipped.contains(&p) {
+            if dead(&p) {
                 continue;
             }
             *pair_counts.entry(p).or_insert(0) += d;
         }
         for (p, formed) in changes.formed {
-            if skipped.contains(&p) {
+            if dead(&p) {
                 continue;
             }
             pair_words.entry(p).or_default().extend(formed);

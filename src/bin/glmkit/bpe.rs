@@ -184,9 +184,9 @@ struct GrowArgs {
     /// number them after the new tokens.
     #[arg(long)]
     drop_base_specials: bool,
-    /// Held-out documents (files, directories or globs) on which the report gives bytes per
-    /// token per language before and after.
-    #[arg(long, num_args = 1..)]
+    /// Held-out documents (a file, directory or glob; repeat the flag for more) on which the
+    /// report gives bytes per token per language before and after.
+    #[arg(long)]
     held_out: Vec<String>,
 }
 
