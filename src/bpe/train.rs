@@ -12,6 +12,10 @@
 //! - `max_token_length` (in bytes) only stops pairs created by merges from being counted.
 //!
 //! One deliberate difference: counts are 64-bit; HF's pair counts are `i32` and wrap past 2^31.
+//!
+//! The merge loop ([`run_merges`]) starts from any token table and word segmentation: [`train`]
+//! gives it the byte alphabet and words as bytes, [`super::grow::extend`] an existing
+//! vocabulary's tokens and words as that vocabulary encodes them.
 
 use super::byte_level;
 use super::count::WordCounts;
