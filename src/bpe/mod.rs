@@ -7,6 +7,8 @@
 //!   shard's counts so that shards merge;
 //! - [`train`](mod@train): merges pairs exactly as HF tokenizers' `BpeTrainer` does ([`byte_level`] gives
 //!   the byte alphabet and its id order);
+//! - [`grow`]: continued training from an existing vocabulary, and merging of vocabularies,
+//!   keeping every existing id;
 //! - [`vocab`]: the resulting vocabulary; [`formats`] reads and writes it;
 //! - [`special`] and [`encode`]: special tokens cut out of text, then rank-based merging into
 //!   ids ([`merge`], O(n log n) in a piece's length), with a cache;
@@ -18,6 +20,7 @@ pub mod count;
 pub mod count_file;
 pub mod encode;
 pub mod formats;
+pub mod grow;
 pub mod input;
 pub mod megatron;
 pub mod merge;
@@ -29,6 +32,7 @@ pub mod vocab;
 
 pub use count::{Pruned, WordCounter, WordCounts};
 pub use encode::Encoder;
+pub use grow::{extend, merge_vocabularies, ExtendConfig, Grown, MergeConfig};
 pub use pattern::PreTokenizer;
 pub use special::SpecialSplitter;
 pub use train::{train, TrainerConfig};

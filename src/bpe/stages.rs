@@ -179,3 +179,55 @@ pub fn evaluate(
     report.by_lang.values_mut().for_each(EvalFigures::finish);
     Ok(report)
 }
+
+/// Compression of one language (or of all documents) under two vocabularies.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompressionChange {
+    pub documents: u64,
+    pub bytes: u64,
+    pub tokens_before: u64,
+    pub tokens_after: u64,
+    pub bytes_per_token_before: f64,
+    pub bytes_per_token_after: f64,
+}
+
+impl CompressionChange {
+    fn of(before: &EvalFigures, after: &EvalFigures) -> Self {
+        CompressionChange {
+            documents: before.documents,
+            bytes: before.bytes,
+            tokens_before: before.tokens,
+            tokens_after: after.tokens,
+            bytes_per_token_before: before.bytes_per_token,
+            bytes_per_token_after: after.bytes_per_token,
+        }
+    }
+}
+
+/// [`evaluate`]'s bytes per token, overall and per language, before and after.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompressionReport {
+    pub all: CompressionChange,
+    pub by_lang: BTreeMap<String, CompressionChange>,
+}
+
+/// Evaluates the same files with `before` and `after`.
+pub fn compare_compression(
+    files: &[InputFile],
+    options: &InputOptions,
+    before: &Encoder,
+    after: &Encoder,
+) -> Result<CompressionReport, InputError> {
+    let (b, a) = (
+        evaluate(files, options, before)?,
+        evaluate(files, options, after)?,
+    );
+    Ok(CompressionReport {
+        all: CompressionChange::of(&b.all, &a.all),
+        by_lang: b
+            .by_lang
+            .iter()
+            .map(|(lang, fb)| (lang.clone(), CompressionChange::of(fb, &a.by_lang[lang])))
+            .collect(),
+    })
+}

@@ -12,6 +12,10 @@
 //! - `max_token_length` (in bytes) only stops pairs created by merges from being counted.
 //!
 //! One deliberate difference: counts are 64-bit; HF's pair counts are `i32` and wrap past 2^31.
+//!
+//! The merge loop ([`run_merges`]) starts from any token table and word segmentation: [`train`]
+//! gives it the byte alphabet and words as bytes, [`super::grow::extend`] an existing
+//! vocabulary's tokens and words as that vocabulary encodes them.
 
 use super::byte_level;
 use super::count::WordCounts;
@@ -56,7 +60,7 @@ fn split(p: Pair) -> (u32, u32) {
 
 /// The words as one flat symbol array: word `i` is `symbols[start[i]..start[i] + len[i]]`.
 /// A merge shortens a word in place.
-struct Words {
+pub(crate) struct Words {
     symbols: Vec<u32>,
     start: Vec<usize>,
     len: Vec<u32>,
@@ -135,50 +139,139 @@ fn merge_word(
     w
 }
 
+/// The tokens training works with: HF strings (byte-level chars for bytes, specials as they are)
+/// by id, the id of each string, and each token's length in bytes as built by merges (HF's
+/// `Symbol::len`).
+pub(crate) struct TokenTable {
+    pub names: Vec<String>,
+    pub ids: FxHashMap<String, u32>,
+    pub token_len: Vec<u32>,
+}
+
+impl TokenTable {
+    /// Adds a token (or finds the existing one with the same string); returns its id.
+    pub fn intern(&mut self, name: String, len: u32) -> u32 {
+        if let Some(&id) = self.ids.get(&name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(name.clone(), id);
+        self.names.push(name);
+        self.token_len.push(len);
+        id
+    }
+}
+
+/// What a merge does when the string it would create is already a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnExisting {
+    /// Merge into the existing id (HF's trainer).
+    Reuse,
+    /// Leave the pair unmerged: continuing a vocabulary adds new tokens only, and a rank file
+    /// cannot hold a second way to build an existing token.
+    Skip,
+}
+
+/// When the merge loop stops and what it may create.
+pub(crate) struct MergeRules {
+    /// Stop when the table holds this many tokens.
+    pub table_size: usize,
+    pub min_frequency: u64,
+    /// Longest token (bytes) whose pairs are counted after a merge (`usize::MAX`: no limit).
+    pub max_len: usize,
+    pub on_existing: OnExisting,
+}
+
+/// What the merge loop produced.
+pub(crate) struct MergeOutcome {
+    pub merges: Vec<Merge>,
+    /// Distinct pairs left unmerged because their token already existed ([`OnExisting::Skip`]).
+    pub skipped_existing: usize,
+}
+
+impl Words {
+    pub(crate) fn with_capacity(words: usize, symbols: usize) -> Self {
+        Words {
+            symbols: Vec::with_capacity(symbols),
+            start: Vec::with_capacity(words),
+            len: Vec::with_capacity(words),
+            count: Vec::with_capacity(words),
+        }
+    }
+
+    pub(crate) fn push(&mut self, symbols: &[u32], count: u64) {
+        self.start.push(self.symbols.len());
+        self.len.push(symbols.len() as u32);
+        self.count.push(count);
+        self.symbols.extend_from_slice(symbols);
+    }
+}
+
 /// Trains a vocabulary on counted words.
 pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Vocabulary {
     // 1. Ids: specials, then the byte alphabet in code point order of its byte-level chars.
-    let mut names: Vec<String> = Vec::with_capacity(config.vocab_size);
-    let mut ids: FxHashMap<String, u32> = FxHashMap::default();
+    let mut table = TokenTable {
+        names: Vec::with_capacity(config.vocab_size),
+        ids: FxHashMap::default(),
+        token_len: Vec::with_capacity(config.vocab_size),
+    };
     let mut special_ids = Vec::new();
     for s in &config.special_tokens {
-        if !ids.contains_key(s) {
-            ids.insert(s.clone(), names.len() as u32);
-            special_ids.push(names.len() as u32);
-            names.push(s.clone());
+        if !table.ids.contains_key(s) {
+            special_ids.push(table.intern(s.clone(), 1));
         }
     }
     let mut byte_id = [0u32; 256];
     for &b in byte_level::alphabet_order() {
-        let name = byte_level::byte_to_char(b).to_string();
-        let id = *ids.entry(name.clone()).or_insert_with(|| {
-            names.push(name);
-            names.len() as u32 - 1
-        });
-        byte_id[b as usize] = id;
+        byte_id[b as usize] = table.intern(byte_level::byte_to_char(b).to_string(), 1);
     }
-    // Length in bytes of each token as built by merges (HF's `Symbol::len`).
-    let mut token_len: Vec<u32> = vec![1; names.len()];
 
     // 2. Words in byte order (word indices do not affect the result, but a fixed order keeps
     //    runs reproducible to the byte).
     let sorted = counts.sorted();
     let total: usize = sorted.iter().map(|(w, _)| w.len()).sum();
-    let mut words = Words {
-        symbols: Vec::with_capacity(total),
-        start: Vec::with_capacity(sorted.len()),
-        len: Vec::with_capacity(sorted.len()),
-        count: Vec::with_capacity(sorted.len()),
-    };
+    let mut words = Words::with_capacity(sorted.len(), total);
+    let mut symbols = Vec::new();
     for (w, c) in &sorted {
-        words.start.push(words.symbols.len());
-        words.len.push(w.len() as u32);
-        words.count.push(*c);
-        words.symbols.extend(w.iter().map(|&b| byte_id[b as usize]));
+        symbols.clear();
+        symbols.extend(w.iter().map(|&b| byte_id[b as usize]));
+        words.push(&symbols, *c);
     }
     drop(sorted);
 
-    // 3. Initial pair counts over overlapping windows, and the words each pair occurs in.
+    let rules = MergeRules {
+        table_size: config.vocab_size,
+        min_frequency: config.min_frequency,
+        max_len: config.max_token_length.unwrap_or(usize::MAX),
+        on_existing: OnExisting::Reuse,
+    };
+    let outcome = run_merges(&mut table, words, &rules);
+
+    let tokens = table
+        .names
+        .into_iter()
+        .enumerate()
+        .map(|(id, name)| {
+            if special_ids.contains(&(id as u32)) {
+                Token::Special(name)
+            } else {
+                Token::Bytes(byte_level::decode_str(&name).expect("merged byte-level names decode"))
+            }
+        })
+        .collect();
+    Vocabulary::new(pattern.to_string(), tokens, outcome.merges)
+        .expect("a trained vocabulary is consistent")
+}
+
+/// The merge loop: counts pairs over `words` (each a sequence of ids of `table`), then merges the
+/// most frequent pair, ties to the smallest `(left id, right id)`, until `rules` stop it. New
+/// tokens are added to `table`.
+pub(crate) fn run_merges(
+    table: &mut TokenTable,
+    mut words: Words,
+    rules: &MergeRules,
+) -> MergeOutcome {
+    // Initial pair counts over overlapping windows, and the words each pair occurs in.
     let chunk = 1 << 14;
     let (mut pair_counts, mut pair_words) = (0..words.len.len())
         .into_par_iter()
@@ -217,10 +310,11 @@ pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Voca
         .map(|(&p, &c)| (c as u64, Reverse(p)))
         .collect();
 
-    // 4. Merge until the vocabulary is full.
-    let max_len = config.max_token_length.unwrap_or(usize::MAX);
+    // Merge until the table is full.
+    let max_len = rules.max_len;
     let mut merges = Vec::new();
-    while ids.len() < config.vocab_size {
+    let mut skipped = rustc_hash::FxHashSet::default();
+    while table.names.len() < rules.table_size {
         let Some((count, Reverse(top))) = queue.pop() else {
             break;
         };
@@ -231,21 +325,20 @@ pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Voca
             }
             continue;
         }
-        if count < 1 || config.min_frequency > count {
+        if count < 1 || rules.min_frequency > count {
             break;
         }
         let (a, b) = split(top);
-        let name = format!("{}{}", names[a as usize], names[b as usize]);
-        let new = match ids.get(&name) {
-            Some(&id) => id,
-            None => {
-                let id = names.len() as u32;
-                ids.insert(name.clone(), id);
-                names.push(name);
-                token_len.push(token_len[a as usize] + token_len[b as usize]);
-                id
-            }
-        };
+        let name = format!("{}{}", table.names[a as usize], table.names[b as usize]);
+        if rules.on_existing == OnExisting::Skip && table.ids.contains_key(&name) {
+            // Never merged: its count no longer matters, nor where it occurs.
+            skipped.insert(top);
+            pair_counts.remove(&top);
+            pair_words.remove(&top);
+            continue;
+        }
+        let len = table.token_len[a as usize] + table.token_len[b as usize];
+        let new = table.intern(name, len);
         merges.push(Merge {
             left: a,
             right: b,
@@ -253,11 +346,26 @@ pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Voca
         });
 
         let mut targets = pair_words.remove(&top).unwrap_or_default();
-        let changes = merge_words(&mut words, &mut targets, a, b, new, &token_len, max_len);
+        let changes = merge_words(
+            &mut words,
+            &mut targets,
+            a,
+            b,
+            new,
+            &table.token_len,
+            max_len,
+        );
+        let dead = |p: &Pair| !skipped.is_empty() && skipped.contains(p);
         for (p, d) in changes.delta {
+            if dead(&p) {
+                continue;
+            }
             *pair_counts.entry(p).or_insert(0) += d;
         }
         for (p, formed) in changes.formed {
+            if dead(&p) {
+                continue;
+            }
             pair_words.entry(p).or_default().extend(formed);
             let c = pair_counts[&p];
             if c > 0 {
@@ -265,20 +373,10 @@ pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Voca
             }
         }
     }
-
-    let tokens = names
-        .into_iter()
-        .enumerate()
-        .map(|(id, name)| {
-            if special_ids.contains(&(id as u32)) {
-                Token::Special(name)
-            } else {
-                Token::Bytes(byte_level::decode_str(&name).expect("merged byte-level names decode"))
-            }
-        })
-        .collect();
-    Vocabulary::new(pattern.to_string(), tokens, merges)
-        .expect("a trained vocabulary is consistent")
+    MergeOutcome {
+        merges,
+        skipped_existing: skipped.len(),
+    }
 }
 
 /// Below this many target words a merge runs on one thread.

@@ -1,14 +1,23 @@
-//! `glmkit bpe {train,encode,eval}` and `glmkit tokenize`: thin wrappers over `glmkit::bpe`.
+//! `glmkit bpe {train,extend,merge,encode,eval}` and `glmkit tokenize`: thin wrappers over
+//! `glmkit::bpe`.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use glmkit::bpe::count_file::{read_count_file, write_count_file};
 use glmkit::bpe::formats::{
-    read_vocabulary, write_tiktoken, write_tokenizer_json, GLM4_SPECIAL_TOKENS,
+    read_base_vocabulary, read_vocabulary, write_tiktoken, write_tokenizer_json,
+    GLM4_SPECIAL_TOKENS,
 };
+use glmkit::bpe::grow::{rank_file_disagreements, tokens_without_merge};
 use glmkit::bpe::input::{InputOptions, ReadSummary};
-use glmkit::bpe::stages::{count_inputs, evaluate, shard_files, tokenize_to_megatron};
-use glmkit::bpe::{train, Encoder, PreTokenizer, TrainerConfig, WordCounts};
+use glmkit::bpe::stages::{
+    compare_compression, count_inputs, evaluate, shard_files, tokenize_to_megatron,
+    CompressionReport,
+};
+use glmkit::bpe::{
+    extend, merge_vocabularies, train, Encoder, ExtendConfig, Grown, MergeConfig, PreTokenizer,
+    TrainerConfig, Vocabulary, WordCounts,
+};
 use glmkit::corpus::ShardSpec;
 use glmkit::corpus::{expand_inputs, InputFile, ReadOptions};
 use std::io::{BufRead, Write};
@@ -25,6 +34,12 @@ pub struct BpeArgs {
 enum BpeCommand {
     /// Train a byte-level BPE vocabulary (merges equal HF tokenizers' BpeTrainer).
     Train(TrainArgs),
+    /// Continue BPE training from an existing vocabulary: its tokens keep their ids, N new
+    /// tokens follow its last rank, special tokens come after them.
+    Extend(ExtendArgs),
+    /// One vocabulary from several: the first keeps its ids; tokens of the others that it lacks
+    /// are appended in their rank order when one merge of earlier tokens makes them.
+    Merge(MergeArgs),
     /// Encode documents: one `{"id": .., "ids": [..]}` line per document.
     Encode(EncodeArgs),
     /// Bytes per token and tokens per word / char, per language.
@@ -110,6 +125,72 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct ExtendArgs {
+    /// The vocabulary to continue: a byte-level BPE tokenizer.json, or a tiktoken rank file
+    /// (its special tokens from special_tokens.json next to it, else none).
+    #[arg(long)]
+    base: PathBuf,
+    /// How many new tokens to learn (fewer if the input runs out of pairs).
+    #[arg(long)]
+    add: usize,
+    /// Text as for `bpe train` (.txt: one sequence per line; .jsonl[.zst|.gz], .parquet), or
+    /// word-count files (`.counts` from `bpe train --shard`) counted with the base's pattern.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// Output directory: tokenizer.json, tokenizer.model (tiktoken ranks), special_tokens.json,
+    /// extend_report.json.
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Pairs seen fewer times are not merged.
+    #[arg(long, default_value_t = 0)]
+    min_frequency: u64,
+    /// Longest token (in bytes) a merge may create.
+    #[arg(long)]
+    max_token_length: Option<usize>,
+    /// Cap on the word table (e.g. 512M, 4G); the rarest words are pruned and reported.
+    #[arg(long)]
+    max_memory: Option<String>,
+    #[command(flatten)]
+    grow: GrowArgs,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Vocabularies (tokenizer.json or tiktoken rank files): the first keeps its ids, the
+    /// others' new tokens follow in order.
+    #[arg(required = true, num_args = 2..)]
+    vocabularies: Vec<PathBuf>,
+    /// Output directory: tokenizer.json, tokenizer.model (tiktoken ranks), special_tokens.json,
+    /// merge_report.json.
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    #[command(flatten)]
+    grow: GrowArgs,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+/// Options shared by `extend` and `merge`.
+#[derive(Args)]
+struct GrowArgs {
+    /// Special tokens numbered after the new tokens: `glm4` (GLM-4's 14), a file (one per
+    /// line) or a comma-separated list.
+    #[arg(long)]
+    special_tokens: Option<String>,
+    /// Leave out the base's special tokens that follow its last rank (they would collide with
+    /// the new tokens' ids; by default that is an error). List them in --special-tokens to
+    /// number them after the new tokens.
+    #[arg(long)]
+    drop_base_specials: bool,
+    /// Held-out documents (a file, directory or glob; repeat the flag for more) on which the
+    /// report gives bytes per token per language before and after.
+    #[arg(long)]
+    held_out: Vec<String>,
+}
+
+#[derive(Args)]
 struct EncodeArgs {
     /// tokenizer.json or a tiktoken rank file.
     #[arg(long)]
@@ -155,6 +236,8 @@ pub struct TokenizeArgs {
 pub fn run(args: BpeArgs) -> Result<()> {
     match args.command {
         BpeCommand::Train(a) => run_train(a),
+        BpeCommand::Extend(a) => run_extend(a),
+        BpeCommand::Merge(a) => run_merge(a),
         BpeCommand::Encode(a) => run_encode(a),
         BpeCommand::Eval(a) => run_eval(a),
     }
@@ -225,16 +308,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let started = Instant::now();
     let pre = PreTokenizer::new(&a.pattern)?;
     let max_memory = a.max_memory.as_deref().map(parse_size).transpose()?;
-    let (count_files, texts): (Vec<String>, Vec<String>) = a
-        .inputs
-        .iter()
-        .cloned()
-        .partition(|p| p.ends_with(".counts"));
-    let texts: Vec<InputFile> = if texts.is_empty() {
-        vec![]
-    } else {
-        expand_inputs(&texts)?
-    };
+    let (texts, count_files) = split_inputs(&a.inputs)?;
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("creating {}", a.output.display()))?;
     let options = a.read.options(true);
@@ -262,23 +336,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
     }
 
     let vocab_size = a.vocab_size.context("--vocab-size is required to train")?;
-    let (mut counts, read) = count_inputs(&texts, &options, &pre, max_memory)?;
-    for file in &count_files {
-        let (header, part) = read_count_file(Path::new(file))?;
-        if header.pattern != pre.pattern() {
-            bail!(
-                "{file}: counted with pattern `{}`, but training uses `{}`",
-                header.pattern,
-                pre.pattern()
-            );
-        }
-        counts.merge(part);
-        if let Some(cap) = max_memory {
-            if counts.memory_estimate() > cap {
-                counts.prune_to(cap / 4 * 3);
-            }
-        }
-    }
+    let (counts, read) = count_all(&texts, &count_files, &options, &pre, max_memory)?;
     let counted = started.elapsed().as_secs_f64();
     let config = TrainerConfig {
         vocab_size,
@@ -325,6 +383,280 @@ fn run_train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Counts the words of text inputs and adds those of `.counts` files (which must have been
+/// counted with the same pattern), keeping the table under `max_memory`.
+fn count_all(
+    texts: &[InputFile],
+    count_files: &[String],
+    options: &InputOptions,
+    pre: &PreTokenizer,
+    max_memory: Option<usize>,
+) -> Result<(WordCounts, ReadSummary)> {
+    let (mut counts, read) = count_inputs(texts, options, pre, max_memory)?;
+    for file in count_files {
+        let (header, part) = read_count_file(Path::new(file))?;
+        if header.pattern != pre.pattern() {
+            bail!(
+                "{file}: counted with pattern `{}`, but training uses `{}`",
+                header.pattern,
+                pre.pattern()
+            );
+        }
+        counts.merge(part);
+        if let Some(cap) = max_memory {
+            if counts.memory_estimate() > cap {
+                counts.prune_to(cap / 4 * 3);
+            }
+        }
+    }
+    Ok((counts, read))
+}
+
+/// Splits inputs into text files (expanded) and `.counts` files.
+fn split_inputs(inputs: &[String]) -> Result<(Vec<InputFile>, Vec<String>)> {
+    let (count_files, texts): (Vec<String>, Vec<String>) =
+        inputs.iter().cloned().partition(|p| p.ends_with(".counts"));
+    let texts = if texts.is_empty() {
+        vec![]
+    } else {
+        expand_inputs(&texts)?
+    };
+    Ok((texts, count_files))
+}
+
+fn load_base(path: &Path) -> Result<Vocabulary> {
+    read_base_vocabulary(path).with_context(|| {
+        format!(
+            "{}: not usable as a byte-level BPE vocabulary to grow",
+            path.display()
+        )
+    })
+}
+
+/// Writes the grown vocabulary and its report (JSON in the directory, a summary on stderr).
+fn write_grown(
+    grown: &Grown,
+    base: &Vocabulary,
+    output: &Path,
+    report_name: &str,
+    mut report: serde_json::Value,
+    held_out: &[String],
+    read: &ReadArgs,
+) -> Result<()> {
+    write_tokenizer_json(&grown.vocab, &output.join("tokenizer.json"))?;
+    write_tiktoken(&grown.vocab, &output.join("tokenizer.model"))?;
+    let show = |ids: &[u32], vocab: &Vocabulary| -> Vec<String> {
+        ids.iter()
+            .take(20)
+            .map(|&id| vocab.token(id).map_or_else(String::new, |t| t.hf_string()))
+            .collect()
+    };
+    let unreachable = tokens_without_merge(base);
+    let disagree = rank_file_disagreements(&grown.vocab, grown.first_new);
+    let compression = if held_out.is_empty() {
+        None
+    } else {
+        let before = load_encoder_from(base.clone(), read)?;
+        let after = load_encoder_from(grown.vocab.clone(), read)?;
+        Some(compare_compression(
+            &expand_inputs(held_out)?,
+            &read.options(false),
+            &before,
+            &after,
+        )?)
+    };
+    let extra = serde_json::json!({
+        "base_tokens": base.len(),
+        "first_new_id": grown.first_new,
+        "tokens_added": grown.added,
+        "vocab": grown.vocab.len(),
+        "special_tokens_added": grown.specials_added,
+        "special_tokens_already_in_base": grown.specials_in_base,
+        "base_special_tokens_dropped": grown.dropped_base_specials,
+        "base_tokens_without_merge": {"count": unreachable.len(), "first": show(&unreachable, base)},
+        "new_tokens_rank_file_disagrees": {"count": disagree.len(), "first": show(&disagree, &grown.vocab)},
+        "held_out": held_out,
+        "compression": compression,
+    });
+    let map = report.as_object_mut().expect("the report is a JSON object");
+    map.extend(extra.as_object().expect("an object").clone());
+    std::fs::write(
+        output.join(report_name),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    eprintln!(
+        "{} base tokens, {} new (ids {}..{}), {} special tokens after them -> {}",
+        base.len(),
+        grown.added,
+        grown.first_new,
+        grown.first_new as usize + grown.added,
+        grown.specials_added.len(),
+        output.display()
+    );
+    if !unreachable.is_empty() {
+        eprintln!(
+            "the base has {} multi-byte tokens that no merge makes (BPE never produces them), e.g. {:?}",
+            unreachable.len(),
+            show(&unreachable[..unreachable.len().min(5)], base)
+        );
+    }
+    if !disagree.is_empty() {
+        eprintln!(
+            "{} new tokens are made by a different merge when the rank file is read (tokenizer.json and tokenizer.model may encode differently), e.g. {:?}",
+            disagree.len(),
+            show(&disagree[..disagree.len().min(5)], &grown.vocab)
+        );
+    }
+    if let Some(c) = &compression {
+        print_compression(c);
+    }
+    Ok(())
+}
+
+fn print_compression(c: &CompressionReport) {
+    eprintln!("bytes per token on the held-out documents (before -> after):");
+    for (lang, f) in c.by_lang.iter().chain([(&"all".to_string(), &c.all)]) {
+        eprintln!(
+            "  {lang:>8}: {:.3} -> {:.3} ({} documents, {} -> {} tokens)",
+            f.bytes_per_token_before,
+            f.bytes_per_token_after,
+            f.documents,
+            f.tokens_before,
+            f.tokens_after
+        );
+    }
+}
+
+fn run_extend(a: ExtendArgs) -> Result<()> {
+    a.read.init_threads()?;
+    let started = Instant::now();
+    let base = load_base(&a.base)?;
+    let pre = PreTokenizer::new(base.pattern())?;
+    let max_memory = a.max_memory.as_deref().map(parse_size).transpose()?;
+    let (texts, count_files) = split_inputs(&a.inputs)?;
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let (counts, read) = count_all(
+        &texts,
+        &count_files,
+        &a.read.options(true),
+        &pre,
+        max_memory,
+    )?;
+    let counted = started.elapsed().as_secs_f64();
+    let config = ExtendConfig {
+        add: a.add,
+        min_frequency: a.min_frequency,
+        max_token_length: a.max_token_length,
+        special_tokens: special_tokens(a.grow.special_tokens.as_deref())?,
+        drop_base_specials: a.grow.drop_base_specials,
+    };
+    let grown = extend(&base, &counts, &config)
+        .with_context(|| format!("extending {}", a.base.display()))?;
+    let trained = started.elapsed().as_secs_f64();
+    let report = serde_json::json!({
+        "base": a.base,
+        "inputs": a.inputs,
+        "pattern": base.pattern(),
+        "add": a.add,
+        "min_frequency": a.min_frequency,
+        "max_token_length": a.max_token_length,
+        "documents": read.documents,
+        "quarantined": read.quarantined,
+        "sequences": counts.sequences,
+        "distinct_words": counts.len(),
+        "pruned": counts.pruned,
+        "pairs_skipped_as_existing_tokens": grown.skipped_existing_pairs,
+        "seconds": {"count": counted, "merge": trained - counted},
+    });
+    write_grown(
+        &grown,
+        &base,
+        &a.output,
+        "extend_report.json",
+        report,
+        &a.grow.held_out,
+        &a.read,
+    )?;
+    if grown.added < a.add {
+        eprintln!(
+            "the input ran out of pairs to merge: {} of {} tokens added",
+            grown.added, a.add
+        );
+    }
+    eprintln!(
+        "{} sequences, {} distinct words (count {counted:.1}s, merge {:.1}s)",
+        counts.sequences,
+        counts.len(),
+        trained - counted
+    );
+    report_read(&read);
+    report_pruned(&counts);
+    Ok(())
+}
+
+fn run_merge(a: MergeArgs) -> Result<()> {
+    a.read.init_threads()?;
+    let vocabs: Vec<Vocabulary> = a
+        .vocabularies
+        .iter()
+        .map(|p| load_base(p))
+        .collect::<Result<_>>()?;
+    let (base, others) = vocabs.split_first().expect("clap asks for two or more");
+    std::fs::create_dir_all(&a.output)
+        .with_context(|| format!("creating {}", a.output.display()))?;
+    let config = MergeConfig {
+        special_tokens: special_tokens(a.grow.special_tokens.as_deref())?,
+        drop_base_specials: a.grow.drop_base_specials,
+    };
+    let grown = merge_vocabularies(base, others, &config)
+        .with_context(|| format!("merging into {}", a.vocabularies[0].display()))?;
+    let patterns_differ: Vec<&PathBuf> = a
+        .vocabularies
+        .iter()
+        .zip(&vocabs)
+        .filter(|(_, v)| v.pattern() != base.pattern())
+        .map(|(p, _)| p)
+        .collect();
+    let report = serde_json::json!({
+        "vocabularies": a.vocabularies,
+        "pattern": base.pattern(),
+        "pattern_differs": patterns_differ,
+        "already_present": grown.already_present,
+        "not_added": grown.not_added,
+    });
+    write_grown(
+        &grown,
+        base,
+        &a.output,
+        "merge_report.json",
+        report,
+        &a.grow.held_out,
+        &a.read,
+    )?;
+    if !grown.not_added.is_empty() {
+        eprintln!(
+            "{} tokens not added (one merge of earlier tokens does not make them; see merge_report.json), e.g.:",
+            grown.not_added.len()
+        );
+        for n in grown.not_added.iter().take(5) {
+            eprintln!(
+                "  {} id {} `{}`: {}",
+                a.vocabularies[n.source + 1].display(),
+                n.id,
+                n.token,
+                n.reason
+            );
+        }
+    }
+    if !patterns_differ.is_empty() {
+        eprintln!(
+            "warning: {patterns_differ:?} pre-tokenize with another pattern than the first; the result uses the first's"
+        );
+    }
+    Ok(())
+}
+
 fn report_pruned(counts: &WordCounts) {
     let p = &counts.pruned;
     if p.words > 0 {
@@ -345,7 +677,10 @@ fn print_line(line: &str) -> Result<()> {
 }
 
 fn load_encoder(path: &Path, read: &ReadArgs) -> Result<Encoder> {
-    let vocab = read_vocabulary(path)?;
+    load_encoder_from(read_vocabulary(path)?, read)
+}
+
+fn load_encoder_from(vocab: Vocabulary, read: &ReadArgs) -> Result<Encoder> {
     let encoder = Encoder::new(vocab)?;
     Ok(if read.plain_specials {
         encoder.with_plain_specials()

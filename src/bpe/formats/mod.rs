@@ -4,7 +4,9 @@
 mod tiktoken;
 mod tokenizer_json;
 
-pub use tiktoken::{read_tiktoken, write_tiktoken, GLM4_SPECIAL_TOKENS};
+pub use tiktoken::{
+    merge_of_rank, read_tiktoken, write_tiktoken, GLM4_SPECIAL_TOKENS, SPECIALS_FILE,
+};
 pub use tokenizer_json::{
     from_tokenizer_json, read_tokenizer_json, to_tokenizer_json, write_tokenizer_json,
 };
@@ -47,5 +49,17 @@ pub fn read_vocabulary(path: &Path) -> Result<Vocabulary, FormatError> {
         read_tokenizer_json(path)
     } else {
         read_tiktoken(path, None)
+    }
+}
+
+/// Reads a vocabulary to grow (`glmkit bpe extend`, `merge`): as [`read_vocabulary`], except
+/// that a rank file without `special_tokens.json` next to it has no special tokens, rather than
+/// GLM-4's numbered after its last rank, which is where new tokens go.
+pub fn read_base_vocabulary(path: &Path) -> Result<Vocabulary, FormatError> {
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    if is_json || path.with_file_name(SPECIALS_FILE).exists() {
+        read_vocabulary(path)
+    } else {
+        read_tiktoken(path, Some(vec![]))
     }
 }

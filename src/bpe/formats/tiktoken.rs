@@ -92,6 +92,7 @@ pub fn read_tiktoken(
             .map_err(|_| bad("rank is not an integer"))?;
         ranked.push((rank, bytes));
     }
+    check_ranks(&ranked, path)?;
     let max_rank = ranked.iter().map(|(r, _)| *r).max();
     let specials = match specials {
         Some(s) => s,
@@ -119,6 +120,27 @@ pub fn read_tiktoken(
         }
     };
     let size = ranked.len() + specials.len();
+    let mut used = vec![false; size];
+    for id in ranked
+        .iter()
+        .map(|(r, _)| *r)
+        .chain(specials.iter().map(|(_, id)| *id))
+    {
+        if let Some(u) = used.get_mut(id as usize) {
+            *u = true;
+        }
+    }
+    if let Some(hole) = used.iter().position(|u| !u) {
+        return Err(FormatError::invalid(
+            path,
+            format!(
+                "rank {hole} is missing: the {} ranks and {} special tokens must take ids \
+                 0..{size} without holes",
+                ranked.len(),
+                specials.len()
+            ),
+        ));
+    }
     let mut by_id: Vec<Option<Token>> = vec![None; size];
     let mut place = |id: u32, t: Token| -> Result<(), FormatError> {
         let slot = by_id.get_mut(id as usize).ok_or_else(|| {
@@ -150,6 +172,28 @@ pub fn read_tiktoken(
     })
 }
 
+/// No two lines may hold the same rank or the same bytes (tiktoken keys its table by bytes, so
+/// a duplicate would silently lose one of them).
+fn check_ranks(ranked: &[(u32, Vec<u8>)], path: &Path) -> Result<(), FormatError> {
+    let mut ranks: FxHashMap<u32, ()> = FxHashMap::default();
+    let mut seen: FxHashMap<&[u8], u32> = FxHashMap::default();
+    for (rank, bytes) in ranked {
+        if let Some(first) = seen.insert(bytes.as_slice(), *rank) {
+            return Err(FormatError::invalid(
+                path,
+                format!("ranks {first} and {rank} hold the same token {bytes:?}: duplicate tokens"),
+            ));
+        }
+        if ranks.insert(*rank, ()).is_some() {
+            return Err(FormatError::invalid(
+                path,
+                format!("rank {rank} is used twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds merges from ranks: in rank order, each multi-byte token whose bytes merge (using only
 /// lower ranks) into exactly two tokens gets that pair as its merge.
 fn merges_from_ranks(ranked: &[(u32, Vec<u8>)]) -> Vec<Merge> {
@@ -159,26 +203,47 @@ fn merges_from_ranks(ranked: &[(u32, Vec<u8>)]) -> Vec<Merge> {
     order
         .into_iter()
         .filter_map(|(rank, bytes)| {
-            let parts = merge_by_rank(bytes, &ranks, *rank);
-            (parts.len() == 3).then(|| Merge {
-                left: ranks[&bytes[parts[0]..parts[1]]],
-                right: ranks[&bytes[parts[1]..parts[2]]],
+            let (left, right) = merge_of_rank(bytes, |b| ranks.get(b).copied(), *rank).ok()?;
+            Some(Merge {
+                left,
+                right,
                 result: *rank,
             })
         })
         .collect()
 }
 
+/// The merge a rank file implies for the token `bytes` at `rank` (tiktoken's and transformers'
+/// reading): its bytes merged by tiktoken's rule with the tokens ranked below it must end as
+/// exactly two tokens, whose ids it returns. Otherwise the boundaries of the parts they end as
+/// (the token is then unreachable by merges).
+pub fn merge_of_rank(
+    bytes: &[u8],
+    rank_of: impl Fn(&[u8]) -> Option<u32>,
+    rank: u32,
+) -> Result<(u32, u32), Vec<usize>> {
+    let parts = merge_by_rank(bytes, &rank_of, rank);
+    if parts.len() != 3 {
+        return Err(parts);
+    }
+    match (
+        rank_of(&bytes[parts[0]..parts[1]]),
+        rank_of(&bytes[parts[1]..parts[2]]),
+    ) {
+        (Some(l), Some(r)) => Ok((l, r)),
+        _ => Err(parts),
+    }
+}
+
 /// tiktoken's merging of `bytes` with ranks below `below`: the boundaries of the final parts.
-fn merge_by_rank(bytes: &[u8], ranks: &FxHashMap<&[u8], u32>, below: u32) -> Vec<usize> {
+fn merge_by_rank(bytes: &[u8], rank_of: impl Fn(&[u8]) -> Option<u32>, below: u32) -> Vec<usize> {
     let mut bounds: Vec<usize> = (0..=bytes.len()).collect();
     loop {
         let best = (0..bounds.len().saturating_sub(2))
             .filter_map(|i| {
-                ranks
-                    .get(&bytes[bounds[i]..bounds[i + 2]])
-                    .filter(|&&r| r < below)
-                    .map(|&r| (r, i))
+                rank_of(&bytes[bounds[i]..bounds[i + 2]])
+                    .filter(|&r| r < below)
+                    .map(|r| (r, i))
             })
             .min();
         match best {
