@@ -219,7 +219,7 @@ impl Encoder {
     /// Appends the ids of one pre-token given as bytes, as [`Encoder::encode_into`] would for
     /// that piece (no pre-tokenization, no special tokens): continued training starts from these.
     pub fn encode_word(&self, word: &[u8], cache: &mut Cache, out: &mut Vec<u32>) {
-        self.encode_piece(word, &mut cache.pieces, out);
+        self.encode_piece(word, &mut cache.pieces, &mut cache.merge, out);
     }
 
     /// The ids of each text, in parallel, in input order.
