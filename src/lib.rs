@@ -12,6 +12,7 @@
 
 pub mod bpe;
 pub mod bundled;
+pub mod check;
 pub mod corpus;
 pub mod dedup;
 pub mod filter;

@@ -4,6 +4,8 @@
 // Command groups live in src/bin/glmkit/ (the binary's root is this file, hence the paths).
 #[path = "glmkit/bpe.rs"]
 mod bpe;
+#[path = "glmkit/check.rs"]
+mod check;
 #[path = "glmkit/common.rs"]
 mod common;
 #[path = "glmkit/corpus.rs"]
@@ -59,6 +61,8 @@ enum Command {
     Bpe(bpe::BpeArgs),
     /// Encode documents into a Megatron-LM indexed dataset (PREFIX.bin + PREFIX.idx).
     Tokenize(bpe::TokenizeArgs),
+    /// Check shards against a data contract (exit 0 pass, 1 rule violated, 2 cannot check).
+    Check(check::CheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,5 +88,6 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Bpe(args) => bpe::run(args),
         Command::Tokenize(args) => bpe::run_tokenize(args),
+        Command::Check(args) => check::run(args),
     }
 }
