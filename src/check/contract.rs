@@ -389,7 +389,7 @@ impl Contract {
                 ("max_p95", p.max_p95),
                 ("max_median_shift", p.max_median_shift),
             ] {
-                if value.is_some_and(|v| !(v >= 0.0)) {
+                if value.is_some_and(|v| v.is_nan() || v < 0.0) {
                     return Err((format!("perplexity.{key}"), "must be 0 or more".into()));
                 }
             }

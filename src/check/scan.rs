@@ -26,6 +26,9 @@ const BATCH_BYTES: usize = 4 << 20;
 /// add an id (the schema rule judges the real one, and records are named by file and line).
 const NO_ID_FIELD: &str = "\u{0}glmkit-check";
 
+/// The quality rules, their settings, and the largest sample hash of the rule's sample.
+pub type QualityProbe = (Vec<Box<dyn QualityRule>>, Arc<Thresholds>, u64);
+
 /// Everything that is measured per document, built once from the contract.
 pub struct Probes {
     pub read: ReadOptions,
@@ -37,7 +40,7 @@ pub struct Probes {
     pub identifier: Option<LanguageIdentifier>,
     /// Documents whose sample hash is below this are in the sample of that rule.
     pub language_cut: Option<u64>,
-    pub quality: Option<(Vec<Box<dyn QualityRule>>, Arc<Thresholds>, u64)>,
+    pub quality: Option<QualityProbe>,
     pub tokenizer: Option<(RoundTrip, u64)>,
     /// Keep each document's text for the perplexity sample.
     pub keep_text: bool,

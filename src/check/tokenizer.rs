@@ -11,7 +11,7 @@ use crate::bpe::formats::read_vocabulary;
 use std::path::Path;
 
 pub enum RoundTrip {
-    Bpe(crate::bpe::Encoder),
+    Bpe(Box<crate::bpe::Encoder>),
     Hf(Box<tokenizers::Tokenizer>),
 }
 
@@ -33,9 +33,9 @@ impl RoundTrip {
             return Err(error("no such file".into()));
         }
         match read_vocabulary(path) {
-            Ok(vocab) => Ok(RoundTrip::Bpe(
+            Ok(vocab) => Ok(RoundTrip::Bpe(Box::new(
                 crate::bpe::Encoder::new(vocab).map_err(|e| error(e.to_string()))?,
-            )),
+            ))),
             Err(bpe_error) if path.extension().is_some_and(|e| e == "json") => {
                 tokenizers::Tokenizer::from_file(path)
                     .map(|t| RoundTrip::Hf(Box::new(t)))
