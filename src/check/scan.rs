@@ -60,6 +60,7 @@ impl Probes {
         let read = ReadOptions {
             text_field: contract.text_field.clone(),
             id_field: NO_ID_FIELD.into(),
+            require_id: false,
         };
         let (exact, minhash) = match &contract.duplicates {
             Some(d) => (
