@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of `glmkit check` (docs/BENCHMARKS.md, "glmkit check").
 #
-# Usage: scripts/check/bench.sh GLMKIT CORPUS_DIR WORK_DIR [THREADS]
+# Usage: scripts/check/bench.sh GLMKIT CORPUS_DIR WORK_DIR [THREADS] [RUNS]
 #   CORPUS_DIR: e.g. made by `python3 scripts/make_bench_corpus.py ../shared/corpus DIR 1000 8`
 # Runs, each with /usr/bin/time (wall, user+sys CPU, peak RSS) and the load average before it:
 #   stats    `glmkit stats` over the same files (reads and decodes every record: the floor)
@@ -11,9 +11,12 @@
 # and single-rule runs (language, quality, tokenizer alone) to show where the time goes.
 set -euo pipefail
 GLMKIT=$1 CORPUS=$2 WORK=$3 THREADS=${4:-2}
+RUNS=${5:-"cheap sampled full language quality tokenizer"}
 mkdir -p "$WORK"
 cd "$WORK"
-[ -f tok/tokenizer.json ] || "$GLMKIT" bpe train "$CORPUS" --vocab-size 8000 --output tok --threads "$THREADS" >/dev/null
+# The tokenizer rule's vocabulary: 8,000 tokens trained on the first input file.
+first=$(find "$CORPUS" -type f | sort | head -1)
+[ -f tok/tokenizer.json ] || "$GLMKIT" bpe train "$first" --vocab-size 8000 --output tok --threads "$THREADS" >/dev/null
 
 base='[schema]
 required = { id = "string", text = "string" }
@@ -47,6 +50,6 @@ echo "input: $bytes bytes of JSON lines; threads $THREADS"
 echo "| run | wall s | cpu s | MB/s wall | MB per cpu-s | peak MiB | load before |"
 echo "|---|---|---|---|---|---|---|"
 run stats "$GLMKIT" stats "$CORPUS" --threads "$THREADS"
-for c in cheap sampled full language quality tokenizer; do
+for c in $RUNS; do
   run "$c" "$GLMKIT" check "$CORPUS" --contract "$c.toml" --threads "$THREADS" --json "report-$c.json"
 done
