@@ -15,7 +15,7 @@ RUNS=${5:-"cheap sampled full language quality tokenizer"}
 mkdir -p "$WORK"
 cd "$WORK"
 # The tokenizer rule's vocabulary: 8,000 tokens trained on the first input file.
-first=$(find "$CORPUS" -type f | sort | head -1)
+first=$(find -L "$CORPUS" -type f | sort | head -1)
 [ -f tok/tokenizer.json ] || "$GLMKIT" bpe train "$first" --vocab-size 8000 --output tok --threads "$THREADS" >/dev/null
 
 base='[schema]
@@ -37,7 +37,7 @@ printf '[language]\n' > language.toml
 printf '[quality]\nmin_pass_rate = 0.0\n' > quality.toml
 printf '[tokenizer]\npath = "tok/tokenizer.json"\n' > tokenizer.toml
 
-bytes=$(for f in "$CORPUS"/*; do zstd -dc "$f"; done | wc -c)
+bytes=$(for f in "$CORPUS"/*; do zstd -dcf "$f"; done | wc -c)
 run() { # name, command...
   local name=$1; shift
   local load; load=$(cut -d' ' -f1-3 /proc/loadavg)
