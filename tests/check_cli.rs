@@ -554,20 +554,34 @@ fn a_drifting_median_fails_against_the_baseline() {
 }
 
 #[test]
-fn the_builtin_model_is_refused_with_exit_2_in_this_build() {
+fn the_builtin_model_is_the_default() {
     let dir = tempfile::tempdir().unwrap();
+    let contract = "[perplexity]\nsample = 8\nmax_median = 1e9\n";
+    let c = check(dir.path(), &[&sample_corpus()], contract, &[]);
+    assert_eq!(
+        c.code(),
+        0,
+        "{}{}",
+        c.stdout(),
+        String::from_utf8_lossy(&c.out.stderr)
+    );
+    let values = &c.rule("perplexity")["values"];
+    assert_eq!(values["sampled"], 8);
+    let scored: u64 = values["languages"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|l| l["documents"].as_u64().unwrap())
+        .sum();
+    assert_eq!(scored + values["unscored"].as_u64().unwrap(), 8);
+    // A threshold under every median fails.
     let c = check(
         dir.path(),
         &[&sample_corpus()],
-        "[perplexity]\nmax_median = 500.0\n",
+        "[perplexity]\nsample = 8\nmax_median = 1.0\n",
         &[],
     );
-    assert_eq!(c.code(), 2);
-    let err = String::from_utf8_lossy(&c.out.stderr);
-    assert!(
-        err.contains("builtin") && err.contains("no built-in reference model"),
-        "{err}"
-    );
+    assert_eq!(c.code(), 1, "{}", c.stdout());
 }
 
 #[test]

@@ -268,8 +268,8 @@ pub struct PerplexityRule {
     pub max_p95_by_lang: BTreeMap<String, f64>,
     /// Largest relative change of a language's median against `--baseline` (0.2: 20 %).
     pub max_median_shift: Option<f64>,
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: usize,
+    /// Scoring window (default 1024, or the model's context when shorter).
+    pub max_tokens: Option<usize>,
     pub stride: Option<usize>,
     #[serde(default = "default_batch_tokens")]
     pub batch_tokens: usize,
@@ -281,9 +281,6 @@ pub struct PerplexityRule {
 
 fn default_sample() -> usize {
     200
-}
-fn default_max_tokens() -> usize {
-    1024
 }
 fn default_batch_tokens() -> usize {
     8192

@@ -46,11 +46,6 @@ pub enum CheckError {
     Tokenizer { path: String, message: String },
     #[error("perplexity: model {path}: {message}")]
     Model { path: String, message: String },
-    #[error(
-        "perplexity: model = \"builtin\": this build of glmkit has no built-in reference model; \
-         set `model` in [perplexity] to a GLM-4 checkpoint directory"
-    )]
-    NoBuiltinModel,
     #[error("baseline {path}: {message}")]
     Baseline { path: String, message: String },
     #[error("cannot start {threads} worker threads: {message}")]

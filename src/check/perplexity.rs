@@ -53,30 +53,33 @@ impl Baseline {
     }
 }
 
-/// Loads the contract's model. The one place that knows about the built-in model: this build
-/// has none, so asking for it is an error of the check (exit 2), never a silent pass.
+/// Loads the contract's model: a checkpoint directory (relative to the contract) or the
+/// built-in reference model, through the model module's one resolver.
 pub fn open_scorer(rule: &PerplexityRule, contract: &Contract) -> Result<Scorer, CheckError> {
-    let dir = match &rule.model {
-        ModelSource::Builtin => return Err(CheckError::NoBuiltinModel),
-        ModelSource::Dir(dir) => contract.base_dir.join(dir),
+    let source = match &rule.model {
+        ModelSource::Builtin => crate::model::ModelSource::Builtin,
+        ModelSource::Dir(dir) => crate::model::ModelSource::Dir(contract.base_dir.join(dir)),
     };
-    let options = ScoreOptions {
-        max_tokens: rule.max_tokens,
-        stride: rule.stride.unwrap_or((rule.max_tokens / 2).max(1)),
-        batch_tokens: rule.batch_tokens,
+    let error = |e: crate::model::ModelError| CheckError::Model {
+        path: model_name(rule),
+        message: e.to_string(),
     };
+    let context = source.config().map_err(error)?.max_position_embeddings;
+    let options = ScoreOptions::resolve(
+        rule.max_tokens,
+        rule.stride,
+        Some(rule.batch_tokens),
+        context,
+    );
     let tokenizer = rule.tokenizer.as_deref().map(|t| contract.resolve(t));
     Scorer::open(
-        &dir,
+        &source,
         tokenizer.as_deref(),
         &rule.dtype,
         &rule.device,
         options,
     )
-    .map_err(|e| CheckError::Model {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })
+    .map_err(error)
 }
 
 fn model_name(rule: &PerplexityRule) -> String {
