@@ -7,11 +7,12 @@
 //! in f32, RMSNorm in f32 and cast back before the weight multiply.
 
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, D};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::config::GlmConfig;
 use super::error::ModelError;
 use super::mapped::MappedMatrix;
+use super::packing::Packing;
 use super::weights::{tensor_name, Checkpoint, Part};
 
 /// A weight matrix `[out, in]`: a tensor of its own, or read in place from the mapped checkpoint
@@ -54,6 +55,29 @@ struct Layer {
     post_mlp_norm: Option<Tensor>,
 }
 
+/// Bytes of f32 attention scores one block of queries may take (all heads of a batch).
+const SCORE_BYTES: usize = 256 << 20;
+
+/// Query blocks hold a multiple of this many rows.
+const LENGTH_ALIGN: usize = 16;
+
+/// Per-length tables, on the model's device.
+struct Tables {
+    len: usize,
+    /// `cos` / `sin` of `pos * inv_freq[i]`, `[len, R/2]`, in the model dtype.
+    cos: Tensor,
+    sin: Tensor,
+    /// `[query, key]` u8: 1 where key <= query.
+    causal: Tensor,
+}
+
+/// Queries `start..start + len` of every row and their additive mask `[B, 1, len, start + len]`.
+struct QueryBlock {
+    start: usize,
+    len: usize,
+    mask: Tensor,
+}
+
 /// A loaded GLM-4 model.
 pub struct Glm4 {
     config: GlmConfig,
@@ -63,8 +87,12 @@ pub struct Glm4 {
     layers: Vec<Layer>,
     final_norm: Tensor,
     lm_head: Matrix,
-    /// `1 / theta^(2i / R)` for the R rotated dims of each head, in f32.
-    inv_freq: Vec<f32>,
+    /// `1 / theta^(2i / R)` for the R rotated dims of each head, in f32, on the device.
+    inv_freq: Tensor,
+    /// Rotary tables and the causal mask for the longest length seen so far.
+    tables: Mutex<Option<Arc<Tables>>>,
+    /// Fixed number of query rows per attention block (tests and benchmarks).
+    query_block: Option<usize>,
     /// Reused for logits computed from mapped weights: a fresh `[rows, vocab]` buffer per call
     /// would fault in (and zero) tens of MB each time.
     logit_buffer: Mutex<Vec<f32>>,
@@ -184,9 +212,10 @@ impl Glm4 {
             matrix(Part::LmHead, config.vocab_size, h)?
         };
         let rotary = config.rotary_dim();
-        let inv_freq = (0..rotary / 2)
+        let inv_freq: Vec<f32> = (0..rotary / 2)
             .map(|i| 1.0 / (config.rope_theta as f32).powf((2 * i) as f32 / rotary as f32))
             .collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, rotary / 2), device)?;
         Ok(Glm4 {
             config: config.clone(),
             dtype,
@@ -196,6 +225,8 @@ impl Glm4 {
             lm_head,
             layers,
             inv_freq,
+            tables: Mutex::new(None),
+            query_block: None,
             logit_buffer: Mutex::new(Vec::new()),
         })
     }
@@ -227,10 +258,46 @@ impl Glm4 {
                 lengths.len()
             )));
         }
+        self.hidden_states_packed(ids, &Packing::one_per_row(t, lengths)?)
+    }
+
+    /// Final hidden states `[B, T, H]` for `ids` `[B, T]` (u32) laid out as `packing` says: each
+    /// sequence of a row sees only itself, with positions from 0.
+    pub fn hidden_states_packed(
+        &self,
+        ids: &Tensor,
+        packing: &Packing,
+    ) -> Result<Tensor, ModelError> {
+        let (b, t) = ids.dims2()?;
+        if packing.rows() != b || packing.len() != t {
+            return Err(ModelError::Input(format!(
+                "a packing of {} rows of {} for a batch of [{b}, {t}]",
+                packing.rows(),
+                packing.len()
+            )));
+        }
         let h = self.config.hidden_size;
         let mut x = self.embedding.rows(&ids.flatten_all()?)?; // [B*T, H]
-        let (cos, sin) = self.rotary_tables(t)?;
-        let mask = self.attention_mask(t, lengths)?;
+        let tables = self.tables(t)?;
+        let (segments, positions) = packing.segments_and_positions();
+        let (cos, sin) = if packing.is_packed() {
+            let positions = Tensor::from_vec(positions, b * t, &self.device)?;
+            let half = tables.cos.dim(1)?;
+            (
+                tables
+                    .cos
+                    .index_select(&positions, 0)?
+                    .reshape((b, t, half))?,
+                tables
+                    .sin
+                    .index_select(&positions, 0)?
+                    .reshape((b, t, half))?,
+            )
+        } else {
+            (tables.cos.narrow(0, 0, t)?, tables.sin.narrow(0, 0, t)?)
+        };
+        let segments = Tensor::from_vec(segments, (b, t), &self.device)?;
+        let masks = self.attention_masks(&tables, &segments)?;
         for layer in &self.layers {
             let attn = self.attention(
                 layer,
@@ -239,7 +306,7 @@ impl Glm4 {
                 t,
                 &cos,
                 &sin,
-                &mask,
+                &masks,
             )?;
             let attn = match &layer.post_self_attn_norm {
                 Some(w) => rms_norm(&attn, w, self.config.rms_norm_eps)?,
@@ -310,39 +377,81 @@ impl Glm4 {
             .reshape((b, t, self.config.vocab_size))?)
     }
 
-    /// `cos` and `sin` of `pos * inv_freq[i]`, `[T, R/2]`, computed in f32 and cast to the model dtype.
-    fn rotary_tables(&self, t: usize) -> Result<(Tensor, Tensor), ModelError> {
-        let half = self.inv_freq.len();
-        let mut angles = Vec::with_capacity(t * half);
-        for pos in 0..t {
-            angles.extend(self.inv_freq.iter().map(|f| pos as f32 * f));
-        }
-        let angles = Tensor::from_vec(angles, (t, half), &self.device)?;
-        Ok((
-            angles.cos()?.to_dtype(self.dtype)?,
-            angles.sin()?.to_dtype(self.dtype)?,
-        ))
+    /// Rows of queries per attention block: at most `rows` when set, else as many as keep one
+    /// block's f32 scores within [`SCORE_BYTES`] (the whole sequence when it fits).
+    pub fn set_query_block(&mut self, rows: Option<usize>) {
+        self.query_block = rows;
     }
 
-    /// Additive f32 mask `[B, 1, T, T]`: a query sees keys at or before it that are not padding.
-    fn attention_mask(&self, t: usize, lengths: &[usize]) -> Result<Tensor, ModelError> {
-        let mut mask = vec![0f32; lengths.len() * t * t];
-        for (b, &len) in lengths.iter().enumerate() {
-            for i in 0..t {
-                let row = &mut mask[(b * t + i) * t..(b * t + i + 1) * t];
-                for (j, m) in row.iter_mut().enumerate() {
-                    // A padded query row keeps key 0 visible so that its softmax stays finite.
-                    if j > i || (j >= len && j > 0) {
-                        *m = f32::NEG_INFINITY;
-                    }
-                }
-            }
+    /// Rotary tables and causal mask for sequences of up to `t` positions, made on the device
+    /// the first time a length is longer than any before and narrowed for shorter ones.
+    fn tables(&self, t: usize) -> Result<Arc<Tables>, ModelError> {
+        let mut cache = self
+            .tables
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(tables) = cache.as_ref().filter(|tables| tables.len >= t) {
+            return Ok(tables.clone());
         }
-        Ok(Tensor::from_vec(
-            mask,
-            (lengths.len(), 1, t, t),
-            &self.device,
-        )?)
+        let positions = Tensor::arange(0u32, t as u32, &self.device)?;
+        // `pos * inv_freq[i]` in f32 (u32 -> f32 is exact below 2^24), cos and sin in f32.
+        let angles = positions
+            .to_dtype(DType::F32)?
+            .reshape((t, 1))?
+            .broadcast_mul(&self.inv_freq)?;
+        let causal = positions
+            .reshape((1, t))?
+            .broadcast_le(&positions.reshape((t, 1))?)?; // [query, key]: 1 where key <= query
+        let tables = Arc::new(Tables {
+            len: t,
+            cos: angles.cos()?.to_dtype(self.dtype)?,
+            sin: angles.sin()?.to_dtype(self.dtype)?,
+            causal,
+        });
+        *cache = Some(tables.clone());
+        Ok(tables)
+    }
+
+    /// Additive f32 masks `[B, 1, rows, keys]` of each block of queries: a query sees the keys
+    /// of its own sequence at or before it (`segments` `[B, T]`, see [`Packing`]). A block's
+    /// keys stop at its last query, since later keys are masked anyway.
+    fn attention_masks(
+        &self,
+        tables: &Tables,
+        segments: &Tensor,
+    ) -> Result<Vec<QueryBlock>, ModelError> {
+        let (b, t) = segments.dims2()?;
+        let c = &self.config;
+        let rows = self.query_block.unwrap_or_else(|| {
+            let per_row = b * c.num_attention_heads * t * std::mem::size_of::<f32>();
+            (SCORE_BYTES / per_row.max(1)).max(1)
+        });
+        let rows = if rows >= t {
+            t
+        } else {
+            (rows / LENGTH_ALIGN * LENGTH_ALIGN)
+                .max(LENGTH_ALIGN)
+                .min(t)
+        };
+        let mut blocks = Vec::with_capacity(t.div_ceil(rows));
+        for start in (0..t).step_by(rows) {
+            let n = rows.min(t - start);
+            let keys = start + n;
+            let causal = tables.causal.narrow(0, start, n)?.narrow(1, 0, keys)?;
+            let same = segments
+                .narrow(1, start, n)?
+                .unsqueeze(2)?
+                .broadcast_eq(&segments.narrow(1, 0, keys)?.unsqueeze(1)?)?; // [B, n, keys]
+            let visible = same.broadcast_mul(&causal)?;
+            let zero = Tensor::zeros((b, n, keys), DType::F32, &self.device)?;
+            let hidden = Tensor::full(f32::NEG_INFINITY, (b, n, keys), &self.device)?;
+            blocks.push(QueryBlock {
+                start,
+                len: n,
+                mask: visible.where_cond(&zero, &hidden)?.unsqueeze(1)?,
+            });
+        }
+        Ok(blocks)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -354,7 +463,7 @@ impl Glm4 {
         t: usize,
         cos: &Tensor,
         sin: &Tensor,
-        mask: &Tensor,
+        blocks: &[QueryBlock],
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
@@ -381,18 +490,34 @@ impl Glm4 {
         let q = self.rotate(&heads(0, nh)?, cos, sin)?;
         let k = self.rotate(&heads(nh, nkv)?, cos, sin)?;
         let v = heads(nh + nkv, nkv)?;
-        // Query head j reads key/value head j / groups: the heads of one group are contiguous, so
-        // folding them into the row dim shares K and V without copying them.
-        let q = q.reshape((b, nkv, groups * t, hd))?;
         let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, t, t))?;
-        let scores = scores.to_dtype(DType::F32)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
-        let out = probs.reshape((b, nkv, groups * t, t))?.matmul(&v)?; // [B, nkv, g*T, hd]
-        let out = out
-            .reshape((b, nh, t, hd))?
-            .transpose(1, 2)?
-            .reshape((b * t, nh * hd))?;
+        // Query head j reads key/value head j / groups: the heads of one group are contiguous, so
+        // folding them into the row dim shares K and V without copying them. Queries go in
+        // blocks so that the f32 scores of a long window never exist all at once.
+        let mut outs = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            let (n, keys) = (block.len, block.start + block.len);
+            let (q, k, v) = if n == t {
+                (q.clone(), k.clone(), v.clone())
+            } else {
+                (
+                    q.narrow(2, block.start, n)?.contiguous()?,
+                    k.narrow(2, 0, keys)?.contiguous()?,
+                    v.narrow(2, 0, keys)?.contiguous()?,
+                )
+            };
+            let q = q.reshape((b, nkv, groups * n, hd))?;
+            let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, n, keys))?;
+            let scores = scores.to_dtype(DType::F32)?.broadcast_add(&block.mask)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+            let out = probs.reshape((b, nkv, groups * n, keys))?.matmul(&v)?; // [B, nkv, g*n, hd]
+            outs.push(out.reshape((b, nh, n, hd))?);
+        }
+        let out = match outs.len() {
+            1 => outs.pop().expect("one block"),
+            _ => Tensor::cat(&outs, 2)?,
+        };
+        let out = out.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         Ok(layer.out_proj.matmul_t(&out)?)
     }
 

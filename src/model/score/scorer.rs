@@ -8,12 +8,13 @@
 //! least [`MIN_ROWS`] rows, because gemm picks other kernels (with another order of sums) for
 //! very small products, while above that a row's result does not depend on the other rows.
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 use super::tokenizer::TextEncoder;
 use super::windows::{plan_windows, Window};
-use crate::model::{token_nll, Glm4, ModelError};
+use crate::model::{target_nll, token_nll, Glm4, ModelError, Packing};
 
 /// Windows are padded to a multiple of this many tokens.
 pub const LENGTH_QUANTUM: usize = 16;
@@ -23,6 +24,56 @@ pub const MIN_ROWS: usize = 65;
 
 /// Logit rows computed at once: bounds the `[rows, vocab]` f32 buffer to about 64 MiB.
 const LOGIT_ELEMENTS: usize = 16 << 20;
+
+/// Logit rows computed at once on a GPU: 1 GiB of f32 per temporary, so that the LM head's
+/// product is large enough to run near the card's peak.
+const GPU_LOGIT_ELEMENTS: usize = 1 << 28;
+
+/// How windows become model calls and where token NLLs are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScorePlan {
+    /// Several windows share a row (each sees only itself, see [`Packing`]), first-fit by
+    /// decreasing length into rows as long as the longest window, instead of one window per row
+    /// padded to a multiple of [`LENGTH_QUANTUM`]. Less padding and uniform shapes; but a
+    /// window's score then depends, within rounding, on the windows it shares a call with.
+    pub pack: bool,
+    /// log-softmax and the gather of the targets run on the model's device and only the `[N]`
+    /// f32 NLLs come back. Otherwise f32 logit blocks come to the host for an AVX2 log-sum-exp
+    /// summed in f64: the faster path on the CPU, where the LM head writes straight into a reused
+    /// buffer from the mapped weights.
+    pub nll_on_device: bool,
+}
+
+impl ScorePlan {
+    /// On the CPU one window per row and NLLs on the host (a document's score is then the same
+    /// in any batch, and this is the fastest path there); on a GPU packed rows and NLLs on the
+    /// device.
+    pub fn for_device(device: &Device) -> Self {
+        let gpu = !device.is_cpu();
+        ScorePlan {
+            pack: gpu,
+            nll_on_device: gpu,
+        }
+    }
+}
+
+/// Token positions the model computed, and how many of them held a window's token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaddingStats {
+    pub tokens: u64,
+    pub positions: u64,
+}
+
+impl PaddingStats {
+    /// Share of the computed positions that were padding.
+    pub fn share(&self) -> f64 {
+        if self.positions == 0 {
+            0.0
+        } else {
+            1.0 - self.tokens as f64 / self.positions as f64
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScoreOptions {
@@ -124,6 +175,8 @@ pub struct Scorer {
     model: Glm4,
     encoder: Box<dyn TextEncoder>,
     options: ScoreOptions,
+    plan: ScorePlan,
+    padding: Mutex<PaddingStats>,
 }
 
 impl Scorer {
@@ -147,11 +200,32 @@ impl Scorer {
                 encoder.max_id()
             )));
         }
+        let plan = ScorePlan::for_device(model.device());
         Ok(Scorer {
             model,
             encoder,
             options,
+            plan,
+            padding: Mutex::new(PaddingStats::default()),
         })
+    }
+
+    /// Replaces the plan chosen for the model's device ([`ScorePlan::for_device`]).
+    pub fn with_plan(mut self, plan: ScorePlan) -> Self {
+        self.plan = plan;
+        self
+    }
+
+    pub fn plan(&self) -> ScorePlan {
+        self.plan
+    }
+
+    /// Padding computed so far by this scorer.
+    pub fn padding(&self) -> PaddingStats {
+        *self
+            .padding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn model(&self) -> &Glm4 {
@@ -212,22 +286,12 @@ impl Scorer {
                 });
             }
         }
-        // Group by padded length (stable: input order within a length).
-        jobs.sort_by_key(|j| j.padded);
         let mut window_sums = vec![Vec::new(); sequences.len()];
-        let mut start = 0;
-        while start < jobs.len() {
-            let padded = jobs[start].padded;
-            let rows = (o.batch_tokens / padded).max(1);
-            let mut end = start;
-            while end < jobs.len() && jobs[end].padded == padded && end - start < rows {
-                end += 1;
-            }
-            let batch = &jobs[start..end];
-            for (job, sum) in batch.iter().zip(self.score_batch(batch)?) {
+        for call in self.model_calls(&jobs) {
+            let sums = self.score_batch(call.len, &call.rows)?;
+            for (job, sum) in call.rows.iter().flatten().zip(sums) {
                 window_sums[job.doc].push((job.window.begin, job.window.targets(), sum));
             }
-            start = end;
         }
         for (score, mut sums) in scores.iter_mut().zip(window_sums) {
             // Add window sums in document order, whatever order the batches ran in.
@@ -240,33 +304,118 @@ impl Scorer {
         Ok(scores)
     }
 
-    /// Sum of target NLLs of each window of one batch (all of one padded length).
-    fn score_batch(&self, jobs: &[Job]) -> Result<Vec<f64>, ModelError> {
-        let padded = jobs[0].padded;
-        let device = self.model.device();
-        // Empty rows (length 0) bring the product to MIN_ROWS rows.
-        let batch_rows = jobs.len().max(MIN_ROWS.div_ceil(padded));
-        let mut ids = vec![0u32; batch_rows * padded];
-        let mut lengths = vec![0; batch_rows];
-        let mut rows = Vec::new(); // hidden-state row predicting each target
-        let mut targets = Vec::new();
-        for (b, job) in jobs.iter().enumerate() {
-            let w = job.window;
-            ids[b * padded..b * padded + w.len()].copy_from_slice(&job.ids[w.begin..w.end]);
-            lengths[b] = w.len();
-            for t in w.first..w.end {
-                rows.push((b * padded + t - 1 - w.begin) as u32);
-                targets.push(job.ids[t]);
+    /// Groups windows into model calls of at most `batch_tokens` padded tokens.
+    fn model_calls<'a>(&self, jobs: &'a [Job<'a>]) -> Vec<ModelCall<'a>> {
+        let batch_tokens = self.options.batch_tokens;
+        let mut calls = Vec::new();
+        if self.plan.pack {
+            // First fit by decreasing length (stable: input order among equal lengths) into
+            // rows as long as the longest window.
+            let Some(longest) = jobs.iter().map(|j| j.padded).max() else {
+                return calls;
+            };
+            let mut order: Vec<&Job> = jobs.iter().collect();
+            order.sort_by_key(|j| std::cmp::Reverse(j.window.len()));
+            let mut rows: Vec<(usize, Vec<&Job>)> = Vec::new();
+            for job in order {
+                let len = job.window.len();
+                match rows.iter_mut().find(|(used, _)| used + len <= longest) {
+                    Some((used, row)) => {
+                        *used += len;
+                        row.push(job);
+                    }
+                    None => rows.push((len, vec![job])),
+                }
+            }
+            let per_call = (batch_tokens / longest).max(1);
+            let mut rows = rows.into_iter().map(|(_, row)| row).peekable();
+            while rows.peek().is_some() {
+                calls.push(ModelCall {
+                    len: longest,
+                    rows: rows.by_ref().take(per_call).collect(),
+                });
+            }
+            return calls;
+        }
+        // One window per row, grouped by padded length (stable: input order within a length).
+        let mut order: Vec<&Job> = jobs.iter().collect();
+        order.sort_by_key(|j| j.padded);
+        for group in order.chunk_by(|a, b| a.padded == b.padded) {
+            let padded = group[0].padded;
+            for rows in group.chunks((batch_tokens / padded).max(1)) {
+                calls.push(ModelCall {
+                    len: padded,
+                    rows: rows.iter().map(|&job| vec![job]).collect(),
+                });
             }
         }
+        calls
+    }
+
+    /// Sum of target NLLs of each window of one model call (rows of `len` positions), in row
+    /// order.
+    fn score_batch(&self, len: usize, call_rows: &[Vec<&Job>]) -> Result<Vec<f64>, ModelError> {
+        let padded = len;
+        let device = self.model.device();
+        // Empty rows (length 0) bring the product to MIN_ROWS rows.
+        let batch_rows = call_rows.len().max(MIN_ROWS.div_ceil(padded));
+        let mut ids = vec![0u32; batch_rows * padded];
+        let mut packing = vec![Vec::new(); batch_rows];
+        let mut rows = Vec::new(); // hidden-state row predicting each target
+        let mut targets = Vec::new();
+        for (b, row) in call_rows.iter().enumerate() {
+            let mut offset = b * padded;
+            for job in row {
+                let w = job.window;
+                ids[offset..offset + w.len()].copy_from_slice(&job.ids[w.begin..w.end]);
+                packing[b].push(w.len());
+                for t in w.first..w.end {
+                    rows.push((offset + t - 1 - w.begin) as u32);
+                    targets.push(job.ids[t]);
+                }
+                offset += w.len();
+            }
+        }
+        let packing = Packing::new(padded, packing)?;
+        {
+            let mut stats = self
+                .padding
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            stats.tokens += packing.tokens() as u64;
+            stats.positions += (batch_rows * padded) as u64;
+        }
         let ids = Tensor::from_vec(ids, (batch_rows, padded), device)?;
-        let hidden = self.model.hidden_states(&ids, &lengths)?;
+        let hidden = self.model.hidden_states_packed(&ids, &packing)?;
         let (b, t, h) = hidden.dims3()?;
         let hidden = hidden.reshape((b * t, h))?;
-        // The LM head runs only on positions that predict a target, never on padding; each chunk
-        // is topped up to MIN_ROWS rows with copies of row 0.
+        let nll = self.target_nlls(&hidden, &rows, &targets)?;
+        let mut sums = Vec::new();
+        let mut offset = 0;
+        for job in call_rows.iter().flatten() {
+            let k = job.window.targets();
+            sums.push(nll[offset..offset + k].iter().sum());
+            offset += k;
+        }
+        Ok(sums)
+    }
+
+    /// NLL of each target, predicted by row `rows[i]` of `hidden` `[N, H]`. The LM head runs
+    /// only on positions that predict a target, never on padding, in chunks; each chunk is
+    /// topped up to MIN_ROWS rows with copies of row 0.
+    fn target_nlls(
+        &self,
+        hidden: &Tensor,
+        rows: &[u32],
+        targets: &[u32],
+    ) -> Result<Vec<f64>, ModelError> {
+        let device = self.model.device();
         let vocab = self.model.config().vocab_size;
-        let chunk = (LOGIT_ELEMENTS / vocab).max(MIN_ROWS);
+        let elements = match device.is_cpu() {
+            true => LOGIT_ELEMENTS,
+            false => GPU_LOGIT_ELEMENTS,
+        };
+        let chunk = (elements / vocab).max(MIN_ROWS);
         let mut nll = Vec::with_capacity(targets.len());
         for start in (0..targets.len()).step_by(chunk) {
             let n = chunk.min(targets.len() - start);
@@ -275,6 +424,15 @@ impl Scorer {
             let chunk_rows = Tensor::from_vec(chunk_rows, n.max(MIN_ROWS), device)?;
             let chunk_hidden = hidden.index_select(&chunk_rows, 0)?;
             let chunk_targets = &targets[start..start + n];
+            if self.plan.nll_on_device {
+                let mut padded_targets = chunk_targets.to_vec();
+                padded_targets.resize(n.max(MIN_ROWS), targets[0]);
+                let padded_targets = Tensor::from_vec(padded_targets, n.max(MIN_ROWS), device)?;
+                let logits = self.model.logits(&chunk_hidden)?;
+                let values = target_nll(&logits, &padded_targets)?.narrow(0, 0, n)?;
+                nll.extend(values.to_vec1::<f32>()?.into_iter().map(f64::from));
+                continue;
+            }
             self.model.with_logits(&chunk_hidden, |logits| {
                 nll.par_extend(
                     logits[..n * vocab]
@@ -284,13 +442,12 @@ impl Scorer {
                 )
             })?;
         }
-        let mut sums = Vec::with_capacity(jobs.len());
-        let mut offset = 0;
-        for job in jobs {
-            let k = job.window.targets();
-            sums.push(nll[offset..offset + k].iter().sum());
-            offset += k;
-        }
-        Ok(sums)
+        Ok(nll)
     }
+}
+
+/// Rows of windows for one model call, every row `len` positions long.
+struct ModelCall<'a> {
+    len: usize,
+    rows: Vec<Vec<&'a Job<'a>>>,
 }
