@@ -21,7 +21,7 @@ mod weights;
 
 pub use batch::{forward_batch, sequence_nll, Batch, SequenceNll};
 pub use config::{ConfigLayout, GlmConfig};
-pub use device::{parse_device, parse_dtype};
+pub use device::{parse_device, parse_dtype, parse_dtype_for};
 pub use error::ModelError;
 pub use glm4::Glm4;
 pub use inspect::{inspect, InspectReport};

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use glmkit::model::score::{ScoreOptions, Scorer};
+use glmkit::model::score::{ScoreOptions, ScorePlan, Scorer};
 use glmkit::model::{self, Batch, ModelSource};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -76,8 +76,8 @@ pub struct ScoringArgs {
     /// Padded tokens per model call.
     #[arg(long, default_value_t = 8192)]
     pub batch_tokens: usize,
-    /// f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
+    /// auto (f32 on the CPU, bf16 on a GPU), f32, bf16 or f16.
+    #[arg(long, default_value = "auto")]
     pub dtype: String,
     /// cpu or cuda[:N].
     #[arg(long, default_value = "cpu")]
@@ -86,6 +86,14 @@ pub struct ScoringArgs {
     /// memory use).
     #[arg(long)]
     pub copy_weights: bool,
+    /// Pack several windows into one row to cut padding: auto (on a GPU only), on or off. Off,
+    /// a document scores the same in any batch.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub packing: String,
+    /// Where token NLLs are computed: auto (host on the CPU, device on a GPU), device (only the
+    /// NLLs leave the device) or host (f32 logit blocks are copied out).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "device", "host"])]
+    pub nll_on: String,
 }
 
 impl ScoringArgs {
@@ -101,14 +109,26 @@ impl ScoringArgs {
                 context,
             )
         };
-        Ok(Scorer::open_with(
+        let scorer = Scorer::open_with(
             model,
             tokenizer,
             &self.dtype,
             &self.device,
             options,
             self.copy_weights,
-        )?)
+        )?;
+        let mut plan = ScorePlan::for_device(scorer.model().device());
+        match self.packing.as_str() {
+            "on" => plan.pack = true,
+            "off" => plan.pack = false,
+            _ => {}
+        }
+        match self.nll_on.as_str() {
+            "device" => plan.nll_on_device = true,
+            "host" => plan.nll_on_device = false,
+            _ => {}
+        }
+        Ok(scorer.with_plan(plan))
     }
 }
 
@@ -199,6 +219,10 @@ pub fn run(args: ModelArgs) -> Result<()> {
                     "seconds": (seconds * 1000.0).round() / 1000.0,
                     "tokens_per_s": (predicted as f64 / seconds * 10.0).round() / 10.0,
                     "weights_mapped": scorer.model().weights_mapped(),
+                    "dtype": format!("{:?}", scorer.model().dtype()).to_lowercase(),
+                    "packing": scorer.plan().pack,
+                    "nll_on_device": scorer.plan().nll_on_device,
+                    "padding_share": (scorer.padding().share() * 1e4).round() / 1e4,
                     "memory_kib": memory_kib(),
                 })
             );

@@ -9,7 +9,7 @@
 //!                                     # stride defaults to max_tokens / 2
 //! batch_tokens = 8192
 //! head_tokens = 256                   # score only each document's first 256 tokens (default: all)
-//! dtype = "f32"                       # f32, bf16, f16
+//! dtype = "auto"                      # f32 on the CPU, bf16 on a GPU; or f32, bf16, f16
 //! device = "cpu"                      # cpu, cuda[:N]
 //! max_ppl = 1000                      # for every language, and/or per language:
 //! max_ppl_by_lang = { zh = 300.0, en = 200.0 }
@@ -27,7 +27,7 @@ use std::path::Path;
 use super::buckets::{Bucket, BucketCutoffs};
 use super::scorer::{ScoreOptions, Scorer};
 use super::step::{BucketStep, PplThresholds, ScoreStep};
-use crate::model::{parse_device, parse_dtype, ModelError, ModelSource};
+use crate::model::{parse_device, parse_dtype_for, ModelError, ModelSource};
 use crate::pipeline::{settings, SettingsError, Step};
 
 /// Resolves a path of the settings against the pipeline file's folder.
@@ -53,7 +53,7 @@ pub fn score_step(table: toml::Table, base_dir: &Path) -> Result<Box<dyn Step>, 
     let scorer = Scorer::open(
         &model,
         tokenizer.as_deref(),
-        s.dtype.as_deref().unwrap_or("f32"),
+        s.dtype.as_deref().unwrap_or("auto"),
         s.device.as_deref().unwrap_or("cpu"),
         options,
     )
@@ -134,7 +134,7 @@ impl Scorer {
         copy_weights: bool,
     ) -> Result<Scorer, ModelError> {
         let device = parse_device(device)?;
-        let dtype = parse_dtype(dtype)?;
+        let dtype = parse_dtype_for(dtype, &device)?;
         let glm = model.load(dtype, &device, copy_weights)?;
         let tokenizer = model.tokenizer(tokenizer)?;
         Scorer::new(glm, Box::new(tokenizer), options)
