@@ -55,8 +55,10 @@ struct Layer {
     post_mlp_norm: Option<Tensor>,
 }
 
-/// Bytes of f32 attention scores one block of queries may take (all heads of a batch).
+/// Bytes of f32 attention scores one block of queries may take (all heads of a batch): on the
+/// CPU, and on a GPU (larger blocks mean fewer, larger products there).
 const SCORE_BYTES: usize = 256 << 20;
+const GPU_SCORE_BYTES: usize = 1 << 30;
 
 /// Query blocks hold a multiple of this many rows.
 const LENGTH_ALIGN: usize = 16;
@@ -378,7 +380,8 @@ impl Glm4 {
     }
 
     /// Rows of queries per attention block: at most `rows` when set, else as many as keep one
-    /// block's f32 scores within [`SCORE_BYTES`] (the whole sequence when it fits).
+    /// block's f32 scores within [`SCORE_BYTES`] on the CPU, [`GPU_SCORE_BYTES`] on a GPU (the
+    /// whole sequence when it fits).
     pub fn set_query_block(&mut self, rows: Option<usize>) {
         self.query_block = rows;
     }
@@ -424,7 +427,11 @@ impl Glm4 {
         let c = &self.config;
         let rows = self.query_block.unwrap_or_else(|| {
             let per_row = b * c.num_attention_heads * t * std::mem::size_of::<f32>();
-            (SCORE_BYTES / per_row.max(1)).max(1)
+            let budget = match self.device.is_cpu() {
+                true => SCORE_BYTES,
+                false => GPU_SCORE_BYTES,
+            };
+            (budget / per_row.max(1)).max(1)
         });
         let rows = if rows >= t {
             t
