@@ -63,7 +63,7 @@ const GPU_SCORE_BYTES: usize = 1 << 30;
 /// Query blocks hold a multiple of this many rows.
 const LENGTH_ALIGN: usize = 16;
 
-/// Per-length tables, on the model's device.
+/// Tables for sequences of up to `len` positions, on the model's device.
 struct Tables {
     len: usize,
     /// `cos` / `sin` of `pos * inv_freq[i]`, `[len, R/2]`, in the model dtype.
