@@ -67,6 +67,12 @@ fn score(
     let texts = texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let scores = scorer.score_texts(&refs).unwrap();
+    // The plan without the model computes the padding that scoring computed.
+    let sequences: Vec<Vec<u32>> = refs.iter().map(|t| scorer.encode(t).unwrap()).collect();
+    assert_eq!(
+        scorer.planned_padding(&sequences, scorer.prefix_len()),
+        scorer.padding()
+    );
     (scores, scorer.padding().share())
 }
 

@@ -57,6 +57,10 @@ enum ModelCommand {
         input: PathBuf,
         #[command(flatten)]
         scoring: ScoringArgs,
+        /// Only tokenize and plan the model calls, and print the share of computed positions
+        /// that would be padding (JSON); the model is loaded but not run.
+        #[arg(long)]
+        plan_only: bool,
     },
 }
 
@@ -175,6 +179,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
             tokenizer,
             input,
             scoring,
+            plan_only,
         } => {
             let scorer = scoring.scorer(&source, tokenizer.as_deref())?;
             let file = std::fs::File::open(&input)
@@ -199,8 +204,24 @@ pub fn run(args: ModelArgs) -> Result<()> {
                 );
                 texts.push(text.to_string());
             }
-            let start = std::time::Instant::now();
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            if plan_only {
+                let sequences = refs
+                    .iter()
+                    .map(|t| scorer.encode(t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let padding = scorer.planned_padding(&sequences, scorer.prefix_len());
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "documents": sequences.len(), "packing": scorer.plan().pack,
+                        "window_tokens": padding.tokens, "computed_positions": padding.positions,
+                        "padding_share": padding.share(),
+                    })
+                );
+                return Ok(());
+            }
+            let start = std::time::Instant::now();
             let scores = scorer.score_texts(&refs)?;
             let seconds = start.elapsed().as_secs_f64();
             let mut out = std::io::stdout().lock();

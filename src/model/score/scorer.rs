@@ -65,6 +65,16 @@ pub struct PaddingStats {
 }
 
 impl PaddingStats {
+    fn add_call(&mut self, tokens: usize, positions: usize) {
+        self.tokens += tokens as u64;
+        self.positions += positions as u64;
+    }
+
+    fn add(&mut self, call: &ModelCall) {
+        let tokens = call.rows.iter().flatten().map(|j| j.window.len()).sum();
+        self.add_call(tokens, call.len * rows_computed(call.len, call.rows.len()));
+    }
+
     /// Share of the computed positions that were padding.
     pub fn share(&self) -> f64 {
         if self.positions == 0 {
@@ -262,7 +272,6 @@ impl Scorer {
         sequences: &[Vec<u32>],
         prefix_len: usize,
     ) -> Result<Vec<DocScore>, ModelError> {
-        let o = &self.options;
         let mut scores: Vec<DocScore> = sequences
             .iter()
             .map(|s| DocScore {
@@ -271,21 +280,7 @@ impl Scorer {
                 sum_nll: 0.0,
             })
             .collect();
-        let mut jobs: Vec<Job> = Vec::new();
-        for (doc, ids) in sequences.iter().enumerate() {
-            let scored = o
-                .head_tokens
-                .map_or(ids.len(), |head| ids.len().min(prefix_len + head));
-            for window in plan_windows(scored, prefix_len, o.max_tokens, o.stride) {
-                let padded = window.len().div_ceil(LENGTH_QUANTUM) * LENGTH_QUANTUM;
-                jobs.push(Job {
-                    doc,
-                    ids,
-                    window,
-                    padded,
-                });
-            }
-        }
+        let jobs = self.jobs(sequences, prefix_len);
         let mut window_sums = vec![Vec::new(); sequences.len()];
         for call in self.model_calls(&jobs) {
             let sums = self.score_batch(call.len, &call.rows)?;
@@ -302,6 +297,37 @@ impl Scorer {
             }
         }
         Ok(scores)
+    }
+
+    /// The windows of every sequence.
+    fn jobs<'a>(&self, sequences: &'a [Vec<u32>], prefix_len: usize) -> Vec<Job<'a>> {
+        let o = &self.options;
+        let mut jobs = Vec::new();
+        for (doc, ids) in sequences.iter().enumerate() {
+            let scored = o
+                .head_tokens
+                .map_or(ids.len(), |head| ids.len().min(prefix_len + head));
+            for window in plan_windows(scored, prefix_len, o.max_tokens, o.stride) {
+                let padded = window.len().div_ceil(LENGTH_QUANTUM) * LENGTH_QUANTUM;
+                jobs.push(Job {
+                    doc,
+                    ids,
+                    window,
+                    padded,
+                });
+            }
+        }
+        jobs
+    }
+
+    /// The padding that scoring `sequences` would compute, without running the model.
+    pub fn planned_padding(&self, sequences: &[Vec<u32>], prefix_len: usize) -> PaddingStats {
+        let jobs = self.jobs(sequences, prefix_len);
+        let mut stats = PaddingStats::default();
+        for call in self.model_calls(&jobs) {
+            stats.add(&call);
+        }
+        stats
     }
 
     /// Groups windows into model calls of at most `batch_tokens` padded tokens.
@@ -357,8 +383,7 @@ impl Scorer {
     fn score_batch(&self, len: usize, call_rows: &[Vec<&Job>]) -> Result<Vec<f64>, ModelError> {
         let padded = len;
         let device = self.model.device();
-        // Empty rows (length 0) bring the product to MIN_ROWS rows.
-        let batch_rows = call_rows.len().max(MIN_ROWS.div_ceil(padded));
+        let batch_rows = rows_computed(len, call_rows.len());
         let mut ids = vec![0u32; batch_rows * padded];
         let mut packing = vec![Vec::new(); batch_rows];
         let mut rows = Vec::new(); // hidden-state row predicting each target
@@ -377,14 +402,10 @@ impl Scorer {
             }
         }
         let packing = Packing::new(padded, packing)?;
-        {
-            let mut stats = self
-                .padding
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            stats.tokens += packing.tokens() as u64;
-            stats.positions += (batch_rows * padded) as u64;
-        }
+        self.padding
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .add_call(packing.tokens(), batch_rows * padded);
         let ids = Tensor::from_vec(ids, (batch_rows, padded), device)?;
         let hidden = self.model.hidden_states_packed(&ids, &packing)?;
         let (b, t, h) = hidden.dims3()?;
@@ -444,6 +465,12 @@ impl Scorer {
         }
         Ok(nll)
     }
+}
+
+/// Rows of a call of `rows` rows of `len` positions: empty rows (length 0) bring the row-wise
+/// products to MIN_ROWS rows.
+fn rows_computed(len: usize, rows: usize) -> usize {
+    rows.max(MIN_ROWS.div_ceil(len))
 }
 
 /// Rows of windows for one model call, every row `len` positions long.
