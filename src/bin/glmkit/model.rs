@@ -216,6 +216,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
                     serde_json::json!({
                         "documents": sequences.len(), "packing": scorer.plan().pack,
                         "window_tokens": padding.tokens, "computed_positions": padding.positions,
+                        "model_calls": padding.calls,
                         "padding_share": padding.share(),
                     })
                 );
@@ -244,6 +245,7 @@ pub fn run(args: ModelArgs) -> Result<()> {
                     "packing": scorer.plan().pack,
                     "nll_on_device": scorer.plan().nll_on_device,
                     "padding_share": (scorer.padding().share() * 1e4).round() / 1e4,
+                    "model_calls": scorer.padding().calls,
                     "memory_kib": memory_kib(),
                 })
             );

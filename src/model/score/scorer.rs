@@ -32,10 +32,11 @@ const GPU_LOGIT_ELEMENTS: usize = 1 << 28;
 /// How windows become model calls and where token NLLs are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScorePlan {
-    /// Several windows share a row (each sees only itself, see [`Packing`]), first-fit by
-    /// decreasing length into rows as long as the longest window, instead of one window per row
-    /// padded to a multiple of [`LENGTH_QUANTUM`]. Less padding and uniform shapes; but a
-    /// window's score then depends, within rounding, on the windows it shares a call with.
+    /// Several windows share a row (each sees only itself, see [`Packing`]): first fit by
+    /// decreasing length into rows no longer than the longest window, instead of one window per
+    /// row; rows are then padded to a multiple of [`LENGTH_QUANTUM`] and batched by length like
+    /// single windows. Never more padding and fewer, fuller calls; but a window's score then
+    /// depends, within rounding, on the windows it shares a call with.
     pub pack: bool,
     /// log-softmax and the gather of the targets run on the model's device and only the `[N]`
     /// f32 NLLs come back. Otherwise f32 logit blocks come to the host for an AVX2 log-sum-exp
@@ -57,17 +58,21 @@ impl ScorePlan {
     }
 }
 
-/// Token positions the model computed, and how many of them held a window's token.
+/// Token positions the model computed, how many of them held a window's token, and in how many
+/// calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PaddingStats {
     pub tokens: u64,
     pub positions: u64,
+    /// Model calls.
+    pub calls: u64,
 }
 
 impl PaddingStats {
     fn add_call(&mut self, tokens: usize, positions: usize) {
         self.tokens += tokens as u64;
         self.positions += positions as u64;
+        self.calls += 1;
     }
 
     fn add(&mut self, call: &ModelCall) {
@@ -332,13 +337,12 @@ impl Scorer {
 
     /// Groups windows into model calls of at most `batch_tokens` padded tokens.
     fn model_calls<'a>(&self, jobs: &'a [Job<'a>]) -> Vec<ModelCall<'a>> {
-        let batch_tokens = self.options.batch_tokens;
-        let mut calls = Vec::new();
-        if self.plan.pack {
+        let rows: Vec<(usize, Vec<&Job>)> = if self.plan.pack {
             // First fit by decreasing length (stable: input order among equal lengths) into
-            // rows as long as the longest window.
+            // rows no longer than the longest window; a row is then padded to a multiple of
+            // LENGTH_QUANTUM, which wastes no more than padding each of its windows would.
             let Some(longest) = jobs.iter().map(|j| j.padded).max() else {
-                return calls;
+                return Vec::new();
             };
             let mut order: Vec<&Job> = jobs.iter().collect();
             order.sort_by_key(|j| std::cmp::Reverse(j.window.len()));
@@ -353,25 +357,23 @@ impl Scorer {
                     None => rows.push((len, vec![job])),
                 }
             }
-            let per_call = (batch_tokens / longest).max(1);
-            let mut rows = rows.into_iter().map(|(_, row)| row).peekable();
-            while rows.peek().is_some() {
-                calls.push(ModelCall {
-                    len: longest,
-                    rows: rows.by_ref().take(per_call).collect(),
-                });
-            }
-            return calls;
-        }
-        // One window per row, grouped by padded length (stable: input order within a length).
-        let mut order: Vec<&Job> = jobs.iter().collect();
-        order.sort_by_key(|j| j.padded);
-        for group in order.chunk_by(|a, b| a.padded == b.padded) {
-            let padded = group[0].padded;
-            for rows in group.chunks((batch_tokens / padded).max(1)) {
+            rows.into_iter()
+                .map(|(used, row)| (used.div_ceil(LENGTH_QUANTUM) * LENGTH_QUANTUM, row))
+                .collect()
+        } else {
+            jobs.iter().map(|job| (job.padded, vec![job])).collect()
+        };
+        // Rows grouped by padded length (stable: in order within a length), at most
+        // `batch_tokens` padded tokens per call.
+        let mut rows = rows;
+        rows.sort_by_key(|(padded, _)| *padded);
+        let mut calls = Vec::new();
+        for group in rows.chunk_by(|a, b| a.0 == b.0) {
+            let padded = group[0].0;
+            for part in group.chunks((self.options.batch_tokens / padded).max(1)) {
                 calls.push(ModelCall {
                     len: padded,
-                    rows: rows.iter().map(|&job| vec![job]).collect(),
+                    rows: part.iter().map(|(_, row)| row.clone()).collect(),
                 });
             }
         }
