@@ -74,36 +74,49 @@ def run_glmkit(glmkit, args, memory=None, check=True):
 
 
 class GpuMemory(threading.Thread):
-    """Peak GPU memory per process, from nvidia-smi every 50 ms."""
+    """Peak GPU memory of a process, from nvidia-smi every 50 ms: its own figure where
+    nvidia-smi lists it (per-process accounting can be missing in containers), else the card's
+    used memory above what it was when the watch began."""
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.peaks, self.watched, self.lock = {}, set(), threading.Lock()
+        self.lock = threading.Lock()
+        self.peaks, self.used, self.base, self.used_peak = {}, 0, 0, 0
         self.start()
 
     def watch(self, pid):
+        time.sleep(0.2)
         with self.lock:
-            self.watched.add(pid)
+            self.peaks.pop(pid, None)
+            self.base = self.used_peak = self.used
 
     def peak(self, pid):
-        time.sleep(0.1)
+        time.sleep(0.2)
         with self.lock:
-            return self.peaks.get(pid)
+            if pid in self.peaks:
+                return self.peaks[pid]
+            return f"{self.used_peak - self.base} (card)"
 
     def run(self):
         while True:
             try:
-                out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
-                                      "--format=csv,noheader,nounits"], capture_output=True,
-                                     text=True, timeout=5).stdout
+                apps = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                                       "--format=csv,noheader,nounits"], capture_output=True,
+                                      text=True, timeout=5).stdout
+                used = subprocess.run(["nvidia-smi", "--query-gpu=memory.used",
+                                       "--format=csv,noheader,nounits"], capture_output=True,
+                                      text=True, timeout=5).stdout
             except Exception:
-                out = ""
+                apps, used = "", ""
             with self.lock:
-                for line in out.splitlines():
+                for line in apps.splitlines():
                     parts = [p.strip() for p in line.split(",")]
                     if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
                         pid, mib = int(parts[0]), int(parts[1])
                         self.peaks[pid] = max(self.peaks.get(pid, 0), mib)
+                if used.strip().splitlines() and used.strip().splitlines()[0].isdigit():
+                    self.used = int(used.strip().splitlines()[0])
+                    self.used_peak = max(self.used_peak, self.used)
             time.sleep(0.05)
 
 
