@@ -60,7 +60,7 @@ mv "$carry/glmkit.xz.tmp" "$carry/glmkit.xz"
 end=$(date +%s)
 
 # 5. Started without a GPU (stubs only), the binary must fail with a one-line error.
-probe=$(LD_LIBRARY_PATH=$cuda_home/lib/stubs:$cuda_home/lib "$dir/release/glmkit" model forward \
+probe=$(env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE LD_LIBRARY_PATH=$cuda_home/lib/stubs:$cuda_home/lib "$dir/release/glmkit" model forward \
     --model fixtures/model/glm-gqa --input fixtures/model/golden.json --device cuda 2>&1) && {
     say "expected the device probe to fail without a GPU, it succeeded: $probe"
     exit 1
