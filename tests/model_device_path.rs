@@ -59,6 +59,7 @@ fn score(
         max_tokens,
         stride: max_tokens / 2,
         batch_tokens: 256,
+        head_tokens: None,
     };
     let mut scorer = Scorer::new(model, Box::new(tokenizer), options).unwrap();
     if let Some(plan) = plan {
