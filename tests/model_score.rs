@@ -19,17 +19,26 @@ fn golden() -> Value {
         .unwrap()
 }
 
-fn scorer(batch_tokens: usize) -> Scorer {
-    let golden = golden();
-    let dir = fixtures().join(golden["model"].as_str().unwrap());
-    let config = GlmConfig::from_dir(&dir).unwrap();
-    let model = Glm4::load(
-        &config,
+/// The golden scores' model (fixtures/model), in f32 on the CPU.
+fn golden_model() -> Glm4 {
+    fixture_model(golden()["model"].as_str().unwrap())
+}
+
+/// A fixture model directory under fixtures/model, in f32 on the CPU.
+fn fixture_model(name: &str) -> Glm4 {
+    let dir = fixtures().join(name);
+    Glm4::load(
+        &GlmConfig::from_dir(&dir).unwrap(),
         &Checkpoint::open(&dir).unwrap(),
         DType::F32,
         &Device::Cpu,
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn scorer(batch_tokens: usize) -> Scorer {
+    let golden = golden();
+    let model = golden_model();
     let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
     let options = ScoreOptions {
         max_tokens: golden["options"]["max_tokens"].as_u64().unwrap() as usize,
@@ -256,15 +265,7 @@ impl glmkit::model::score::TextEncoder for Tricky {
 /// A score step of the golden model with the [`Tricky`] tokenizer.
 fn tricky_step() -> ScoreStep {
     use glmkit::model::score::TextEncoder;
-    let dir = fixtures().join(golden()["model"].as_str().unwrap());
-    let config = GlmConfig::from_dir(&dir).unwrap();
-    let model = Glm4::load(
-        &config,
-        &Checkpoint::open(&dir).unwrap(),
-        DType::F32,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let model = golden_model();
     let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
     assert_eq!(tokenizer.prefix().len(), 2);
     let options = ScoreOptions {
@@ -302,15 +303,7 @@ fn a_document_the_tokenizer_rejects_does_not_stop_the_others() {
 
 #[test]
 fn windows_longer_than_the_model_allows_are_refused() {
-    let dir = fixtures().join("glm4-gqa");
-    let config = GlmConfig::from_dir(&dir).unwrap();
-    let model = Glm4::load(
-        &config,
-        &Checkpoint::open(&dir).unwrap(),
-        DType::F32,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let model = fixture_model("glm4-gqa");
     let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
     let options = ScoreOptions {
         max_tokens: 100_000,
@@ -419,14 +412,7 @@ fn head_tokens_scores_the_first_tokens_of_a_document_only() {
         )
         .unwrap()[0];
 
-    let dir = fixtures().join(golden["model"].as_str().unwrap());
-    let model = Glm4::load(
-        &GlmConfig::from_dir(&dir).unwrap(),
-        &Checkpoint::open(&dir).unwrap(),
-        DType::F32,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let model = golden_model();
     let tokenizer = Tokenizer::open(&fixtures().join("tokenizer.json")).unwrap();
     let options = ScoreOptions {
         head_tokens: Some(head),
