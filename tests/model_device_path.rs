@@ -2,9 +2,13 @@
 //! gather on the device, attention in query blocks), run on the CPU backend and compared with
 //! the CPU path (one window per row, NLLs on the host, whole-window attention).
 
-use candle_core::{DType, Device, Tensor};
+#[path = "common/logits.rs"]
+mod logits;
+
+use candle_core::{DType, Device};
 use glmkit::model::score::{DocScore, ScoreOptions, ScorePlan, Scorer, Tokenizer};
 use glmkit::model::{forward_batch, Batch, Checkpoint, Glm4, GlmConfig};
+use logits::max_logit_diff;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -197,23 +201,8 @@ fn logits_in_query_blocks_match_transformers() {
             let batch: Batch = serde_json::from_value(golden["inputs"][input].clone()).unwrap();
             let (logits, _) = forward_batch(&model, &batch).unwrap();
             let theirs = &expected[&format!("{name}.{input}")];
-            let diff = max_diff(&logits, theirs, &batch);
+            let diff = max_logit_diff(&logits, theirs, &batch);
             assert!(diff < 1e-4, "{name} {input}: max |logit diff| {diff}");
         }
     }
-}
-
-fn max_diff(ours: &Tensor, theirs: &Tensor, batch: &Batch) -> f32 {
-    let lengths = batch.lengths(usize::MAX).unwrap();
-    let ours: Vec<Vec<Vec<f32>>> = ours.to_vec3().unwrap();
-    let theirs: Vec<Vec<Vec<f32>>> = theirs.to_vec3().unwrap();
-    let mut max = 0f32;
-    for (b, &len) in lengths.iter().enumerate() {
-        for t in 0..len {
-            for (x, y) in ours[b][t].iter().zip(&theirs[b][t]) {
-                max = max.max((x - y).abs());
-            }
-        }
-    }
-    max
 }

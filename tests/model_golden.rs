@@ -1,7 +1,11 @@
 //! The forward pass against transformers: golden logits and NLL from scripts/model/make_golden.py.
 
+#[path = "common/logits.rs"]
+mod logits;
+
 use candle_core::{DType, Device, Tensor};
 use glmkit::model::{forward_batch, Batch, Checkpoint, ConfigLayout, Glm4, GlmConfig, WeightNames};
+use logits::max_logit_diff;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,22 +47,6 @@ fn load(name: &str, dtype: DType) -> Glm4 {
     let config = GlmConfig::from_dir(&dir).unwrap();
     let checkpoint = Checkpoint::open(&dir).unwrap();
     Glm4::load(&config, &checkpoint, dtype, &Device::Cpu).unwrap()
-}
-
-/// Largest |a - b| over the real (unpadded) positions of each sequence.
-fn max_logit_diff(ours: &Tensor, theirs: &Tensor, batch: &Batch) -> f32 {
-    let lengths = batch.lengths(usize::MAX).unwrap();
-    let ours: Vec<Vec<Vec<f32>>> = ours.to_vec3().unwrap();
-    let theirs: Vec<Vec<Vec<f32>>> = theirs.to_vec3().unwrap();
-    let mut max = 0f32;
-    for (b, &len) in lengths.iter().enumerate() {
-        for t in 0..len {
-            for (x, y) in ours[b][t].iter().zip(&theirs[b][t]) {
-                max = max.max((x - y).abs());
-            }
-        }
-    }
-    max
 }
 
 const MODELS: [&str; 5] = [
