@@ -436,25 +436,10 @@ fn language_key(language: &LanguageRule, code: &str) -> String {
     format!("language.{key}")
 }
 
-/// The line where the last part of a dotted key is set (`language.allowed` -> the line of
-/// `allowed = ...` after the `[language]` header), if it can be found.
+/// The line of a dotted key (`language.min_share`) in the contract's text.
 fn key_line(text: &str, dotted: &str) -> Option<usize> {
     let (table, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
-    let mut in_table = table.is_empty();
-    for (n, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_table = t.trim_matches(|c| c == '[' || c == ']').trim() == table;
-            continue;
-        }
-        if in_table
-            && t.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
-            return Some(n + 1);
-        }
-    }
-    None
+    crate::pipeline::key_line_in_table(text, table, key)
 }
 
 #[cfg(test)]

@@ -337,6 +337,15 @@ fn table_ranges(text: &str) -> Vec<TableRange> {
     out
 }
 
+/// The 1-based line where `key = ...` is set in the table `[table]` of a TOML text (`""`: the
+/// top-level keys), for errors that name a key but not its place.
+pub fn key_line_in_table(text: &str, table: &str, key: &str) -> Option<usize> {
+    let range = table_ranges(text)
+        .into_iter()
+        .find(|t| t.name == table && !t.array)?;
+    key_line(text, range.start, range.end, key)
+}
+
 /// The line where `key = ...` is set within a byte range.
 fn key_line(text: &str, start: usize, end: usize, key: &str) -> Option<usize> {
     let mut offset = start;

@@ -9,7 +9,8 @@ mod stats;
 mod step;
 
 pub use config::{
-    settings, ConfigError, InputSection, OutputSection, Pipeline, SettingsError, StepCatalog,
+    key_line_in_table, settings, ConfigError, InputSection, OutputSection, Pipeline, SettingsError,
+    StepCatalog,
 };
 pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary};
 pub use output::{output_stems, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
