@@ -511,6 +511,53 @@ fn the_perplexity_sample_is_seeded_and_the_same_for_any_thread_count() {
     assert_eq!(one.report, two.report);
 }
 
+/// More documents than one batch holds (4,096), so that several batches are measured at once
+/// and may finish out of order: the report must still name offenders in input order and be the
+/// same for any thread count.
+#[test]
+fn several_batches_fold_in_input_order_for_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = dir.path().join("many.jsonl");
+    let text = |i: usize| {
+        format!(
+            "Record {i} of the long shard, with words {} and {}.",
+            i * 7,
+            i % 13
+        )
+    };
+    let mut lines: Vec<String> = (0..12_000).map(|i| doc(&i.to_string(), &text(i))).collect();
+    // 1-based lines: 5,001 copies line 1, 9,001 copies line 4,101; 8,201 does not parse.
+    lines[5_000] = doc("copy-a", &text(0));
+    lines[9_000] = doc("copy-b", &text(4_100));
+    lines[8_200] = "{\"id\": \"broken".to_string();
+    write_lines(&shard, &lines);
+    let contract = "examples = 5\n[encoding]\n[duplicates]\nmax_exact_rate = 0.0\n";
+    let runs: Vec<Check> = ["1", "2", "4"]
+        .iter()
+        .map(|t| check(dir.path(), &[&shard], contract, &["--threads", t]))
+        .collect();
+    let file = shard.to_str().unwrap();
+    let out = runs[0].stdout();
+    assert_eq!(runs[0].code(), 1, "{out}");
+    assert_eq!(runs[0].report["records"], 12_000);
+    assert_eq!(runs[0].report["documents"], 11_999);
+    assert!(
+        out.contains(&format!("{file}:8201: malformed_json")),
+        "{out}"
+    );
+    let first = out
+        .find(&format!("{file}:5001: same text as {file}:1"))
+        .expect("the first copy is named");
+    let second = out
+        .find(&format!("{file}:9001: same text as {file}:4101"))
+        .expect("the second copy is named");
+    assert!(first < second, "{out}");
+    for other in &runs[1..] {
+        assert_eq!(other.report, runs[0].report);
+        assert_eq!(other.stdout(), out);
+    }
+}
+
 #[test]
 fn a_drifting_median_fails_against_the_baseline() {
     let dir = tempfile::tempdir().unwrap();

@@ -138,6 +138,7 @@ def main():
 
     losses = []
     start = time.time()
+    cpu_start = time.process_time()
     model.train()
     calibrate = args.steps == 0
     if calibrate:
@@ -165,6 +166,7 @@ def main():
                   f"{time.time() - start:.0f}s", flush=True)
         step += 1
     train_seconds = time.time() - start
+    train_cpu_seconds = time.process_time() - cpu_start
 
     # Held-out loss: each held-out document's first window, as the scorer sees it.
     model.eval()
@@ -209,6 +211,7 @@ def main():
         "model": {**MODEL, "parameters": n_params, "saved_dtype": "bfloat16"},
         "training": {**TRAIN, "steps": args.steps, "seed": SEED, "threads": args.threads,
                      "tokens_seen": args.steps * B * T, "seconds": round(train_seconds),
+                     "cpu_seconds": round(train_cpu_seconds),
                      "optimizer": "AdamW(betas=(0.9, 0.95)), linear warmup then cosine to min_lr",
                      "samples": "random windows of seq_len+1 tokens of the concatenated training documents"},
         "losses": {

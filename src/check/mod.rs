@@ -89,13 +89,16 @@ pub fn check(
             threads,
             message: e.to_string(),
         })?;
-    pool.install(|| check_in_pool(inputs, contract, options))
+    check_with(inputs, contract, options, &pool)
 }
 
-fn check_in_pool(
+/// Runs on the calling thread, which is not one of `pool`'s workers: the scan waits for measured
+/// batches on it without keeping a worker from measuring.
+fn check_with(
     inputs: &[InputFile],
     contract: &Contract,
     options: &CheckOptions,
+    pool: &rayon::ThreadPool,
 ) -> Result<CheckResult, CheckError> {
     // Everything that can fail before reading is loaded first: a bad model or tokenizer stops
     // the check at once, not after a long pass.
@@ -117,24 +120,26 @@ fn check_in_pool(
     };
     let mut tally = tally::Tally::new(contract);
     if !reference.is_empty() {
-        scan::scan(&reference, &probes.for_reference(), &mut tally, true)?;
+        scan::scan(&reference, &probes.for_reference(), &mut tally, true, pool)?;
     }
-    scan::scan(inputs, &probes, &mut tally, false)?;
+    scan::scan(inputs, &probes, &mut tally, false, pool)?;
 
     let mut rules = tally.outcomes();
     let mut baseline = None;
     if let (Some(rule), Some(scorer)) = (&contract.perplexity, &scorer) {
         let identifier = scan::identifier(contract)?;
         let sample = tally.take_perplexity_sample();
-        let (outcome, stats) = perplexity::evaluate(
-            contract,
-            rule,
-            scorer,
-            &identifier,
-            sample,
-            tally.documents,
-            options.baseline.as_ref(),
-        )?;
+        let (outcome, stats) = pool.install(|| {
+            perplexity::evaluate(
+                contract,
+                rule,
+                scorer,
+                &identifier,
+                sample,
+                tally.documents,
+                options.baseline.as_ref(),
+            )
+        })?;
         // Report order: the contract's rule order (perplexity before tokenizer).
         let at = rules
             .iter()

@@ -1,20 +1,22 @@
 //! The one pass over the inputs: a reader thread cuts each file into batches (as the pipeline
-//! executor does), the rayon pool measures every record of a batch in parallel ([`Probes`]),
-//! and the calling thread folds the measures into [`Tally`] in input order, so the result does
-//! not depend on the thread count.
+//! executor does), the rayon pool measures every record of a few batches at once in parallel
+//! ([`Probes`]), and the calling thread folds the measures into [`Tally`] in input order, so the
+//! result does not depend on the thread count.
 
 use super::contract::{Contract, SchemaRule};
 use super::tally::{DocFacts, Tally};
 use super::tokenizer::{RoundTrip, Tokenized};
 use super::CheckError;
-use crate::corpus::{CorpusReader, Document, InputFile, Raw, ReadOptions, Record};
+use crate::corpus::{CorpusReader, Document, InputFile, Raw, ReadOptions, Record, StreamBreak};
 use crate::dedup::exact::content_hash;
 use crate::dedup::minhash::{MinHashParams, MinHasher};
 use crate::dedup::Normalization;
 use crate::filter::rules::{first_failure, rule_by_name, QualityRule};
 use crate::filter::{expand_rule_names, LanguageIdentifier, Thresholds, DEFAULT_LANGUAGES};
 use rayon::prelude::*;
-use std::sync::mpsc::sync_channel;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -288,13 +290,23 @@ pub enum Measured {
     Bad(crate::corpus::Quarantine),
 }
 
-/// Reads `files` in order and folds every record into `tally`. A file that cannot be opened or
-/// breaks off (truncated, corrupt) stops the check with an error naming it.
+/// Batches being measured at once. More than one, so that a worker that finishes its share of
+/// a batch steals from the next one instead of waiting for the batch's longest document, and the
+/// calling thread folds one batch while the pool measures the next.
+const IN_FLIGHT: u64 = 3;
+
+/// A measured batch, or the break that ended it, or the panic of the task that measured it.
+type Outcome = std::thread::Result<Result<Vec<Measured>, StreamBreak>>;
+
+/// Reads `files` in order and folds every record into `tally`, measuring on `pool` (called from
+/// outside it). A file that cannot be opened or breaks off (truncated, corrupt) stops the check
+/// with an error naming it.
 pub fn scan(
     files: &[InputFile],
     probes: &Probes,
     tally: &mut Tally,
     reference: bool,
+    pool: &rayon::ThreadPool,
 ) -> Result<(), CheckError> {
     enum Message {
         Start(Arc<str>),
@@ -332,41 +344,116 @@ pub fn scan(
                 }
             }
         });
-        let mut file: Option<(Arc<str>, u32)> = None;
-        for message in rx {
-            match message {
-                Message::Start(name) => file = Some((name.clone(), tally.add_file(name))),
-                Message::Batch(batch) => {
-                    let (name, index) = file.as_ref().expect("a batch follows its file's start");
-                    let measured: Vec<Result<Measured, crate::corpus::StreamBreak>> = batch
-                        .into_par_iter()
-                        .map_init(Scratch::default, |scratch, raw| {
-                            match decode(raw, name, read) {
-                                Record::Doc(doc) => Ok(Measured::Doc(probes.measure(doc, scratch))),
-                                Record::Quarantined(q) => Ok(Measured::Bad(q)),
-                                Record::Break(b) => Err(b),
-                            }
-                        })
-                        .collect();
-                    for item in measured {
-                        match item {
-                            Ok(item) if reference => tally.add_reference(*index, item),
-                            Ok(item) => tally.add(*index, item),
-                            Err(b) => {
-                                return Err(CheckError::Broken {
-                                    file: b.file,
-                                    offset: b.offset,
-                                    error: b.error,
-                                })
-                            }
-                        }
+        let (done_tx, done_rx) = channel();
+        let mut folder = InOrder {
+            done: done_rx,
+            finished: BTreeMap::new(),
+            issued: 0,
+            folded: 0,
+            tally,
+            reference,
+        };
+        // In place: this thread is not one of the pool's workers, so its waiting for finished
+        // batches takes no worker away from measuring.
+        pool.in_place_scope(|pool| -> Result<(), CheckError> {
+            let mut file: Option<(Arc<str>, u32)> = None;
+            for message in rx {
+                match message {
+                    Message::Start(name) => {
+                        let index = folder.tally.add_file(name.clone());
+                        file = Some((name, index));
+                    }
+                    Message::Batch(batch) => {
+                        let (name, index) = file.clone().expect("a batch follows its file's start");
+                        let (seq, done) = (folder.issued, done_tx.clone());
+                        folder.issued += 1;
+                        pool.spawn(move |_| {
+                            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                measure_batch(batch, &name, probes)
+                            }));
+                            // The receiver is gone only when the scan already failed.
+                            let _ = done.send((seq, index, outcome));
+                        });
+                        folder.fold_until(IN_FLIGHT)?;
+                    }
+                    Message::Failed(e) => {
+                        // Earlier files first: a break in one of them is the error to report.
+                        folder.fold_until(0)?;
+                        return Err(CheckError::Corpus(e));
                     }
                 }
-                Message::Failed(e) => return Err(CheckError::Corpus(e)),
+            }
+            folder.fold_until(0)
+        })
+    })
+}
+
+/// Measures one batch in parallel; the first break (in input order) ends it.
+fn measure_batch(
+    batch: Vec<Raw>,
+    name: &Arc<str>,
+    probes: &Probes,
+) -> Result<Vec<Measured>, StreamBreak> {
+    batch
+        .into_par_iter()
+        .map_init(Scratch::default, |scratch, raw| {
+            match decode(raw, name, &probes.read) {
+                Record::Doc(doc) => Ok(Measured::Doc(probes.measure(doc, scratch))),
+                Record::Quarantined(q) => Ok(Measured::Bad(q)),
+                Record::Break(b) => Err(b),
+            }
+        })
+        .collect()
+}
+
+/// Folds measured batches into the tally in the order they were read, whatever order they
+/// finish in, so that the result does not depend on the thread count.
+struct InOrder<'t> {
+    done: Receiver<(u64, u32, Outcome)>,
+    /// Batches that finished before an earlier one, by sequence number, with their file.
+    finished: BTreeMap<u64, (u32, Outcome)>,
+    issued: u64,
+    folded: u64,
+    tally: &'t mut Tally,
+    reference: bool,
+}
+
+impl InOrder<'_> {
+    /// Folds batches in order until at most `in_flight` issued batches are unfolded.
+    fn fold_until(&mut self, in_flight: u64) -> Result<(), CheckError> {
+        while self.issued - self.folded > in_flight {
+            let (file, outcome) = loop {
+                if let Some(next) = self.finished.remove(&self.folded) {
+                    break next;
+                }
+                let (seq, file, outcome) = self
+                    .done
+                    .recv()
+                    .expect("every issued batch reports back, even when its task panics");
+                self.finished.insert(seq, (file, outcome));
+            };
+            self.folded += 1;
+            let items = match outcome {
+                Ok(Ok(items)) => items,
+                Ok(Err(b)) => {
+                    return Err(CheckError::Broken {
+                        file: b.file,
+                        offset: b.offset,
+                        error: b.error,
+                    })
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            for item in items {
+                if self.reference {
+                    self.tally.add_reference(file, item);
+                } else {
+                    self.tally.add(file, item);
+                }
             }
         }
         Ok(())
-    })
+    }
 }
 
 /// Decodes a record; a document loses the id field the readers added under [`NO_ID_FIELD`].
