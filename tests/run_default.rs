@@ -140,6 +140,32 @@ fn print_default_prints_the_default_pipeline_file() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), file);
 }
 
+/// A reader that stops early (`glmkit ... | head`) ends glmkit as it ends other Unix tools: by
+/// SIGPIPE, without a panic message.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_glmkit_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    // `head -c 0` exits at once, so every write glmkit makes goes to a pipe without a reader.
+    let mut head = Command::new("head")
+        .args(["-c", "0"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("head runs");
+    let pipe = head.stdin.take().unwrap();
+    head.wait().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_glmkit"))
+        .args(["run", "--print-default"])
+        .stdout(pipe)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
+
 #[test]
 fn default_run_refuses_a_folder_that_holds_something_else() {
     let tmp = tempfile::tempdir().unwrap();

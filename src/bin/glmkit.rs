@@ -66,7 +66,20 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    restore_default_sigpipe();
     dispatch(Cli::parse().command)
+}
+
+/// Lets a closed pipe end glmkit quietly, as it ends `cat` or `grep`: the Rust runtime ignores
+/// SIGPIPE, so `glmkit model score ... | head` would otherwise panic in `println!` once `head`
+/// has read enough.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Runs a glmkit command line (without the program name) in this process: `glmkit run` chains
