@@ -207,7 +207,8 @@ impl Words {
     }
 }
 
-/// Trains a vocabulary on counted words.
+/// Trains a vocabulary on counted words. `pattern` (a preset name such as `glm4`, or a regex) is
+/// recorded in the vocabulary as the regex it stands for.
 pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Vocabulary {
     // 1. Ids: specials, then the byte alphabet in code point order of its byte-level chars.
     let mut table = TokenTable {
@@ -259,8 +260,12 @@ pub fn train(counts: &WordCounts, config: &TrainerConfig, pattern: &str) -> Voca
             }
         })
         .collect();
-    Vocabulary::new(pattern.to_string(), tokens, outcome.merges)
-        .expect("a trained vocabulary is consistent")
+    Vocabulary::new(
+        super::pattern::resolve(pattern).to_string(),
+        tokens,
+        outcome.merges,
+    )
+    .expect("a trained vocabulary is consistent")
 }
 
 /// The merge loop: counts pairs over `words` (each a sequence of ids of `table`), then merges the
@@ -469,5 +474,20 @@ mod tests {
             .map(|m| vocab.token(m.result).unwrap().bytes())
             .collect();
         assert_eq!(made, [&b"ab"[..], b"cd", b"ef", b"gh"]);
+    }
+
+    /// A preset name is recorded as the regex it stands for, so that the vocabulary's files
+    /// pre-tokenize as training did.
+    #[test]
+    fn a_preset_name_is_recorded_as_its_regex() {
+        let mut counts = WordCounts::new();
+        counts.add(b"ab", 3);
+        let config = TrainerConfig {
+            vocab_size: 257,
+            ..Default::default()
+        };
+        let vocab = train(&counts, &config, "glm4");
+        assert_eq!(vocab.pattern(), crate::bpe::pattern::GLM4);
+        assert_ne!(vocab.pattern(), "glm4");
     }
 }
