@@ -21,7 +21,7 @@ use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
 use crate::pipeline::{RunOptions, RunSummary, Step, StepError, Verdict};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -253,14 +253,14 @@ pub enum LinesOutcome {
 pub fn remove_frequent(
     text: &str,
     opts: &LinesOptions,
-    frequent: &HashSet<u64>,
+    frequent: &dyn Fn(u64) -> bool,
     scratch: &mut String,
 ) -> LinesOutcome {
     let mut kept = String::with_capacity(text.len());
     let mut removed = 0u64;
     for unit in units(text, opts.unit) {
         match unit_hash(unit, opts.normalize, scratch) {
-            Some(h) if frequent.contains(&h) => removed += 1,
+            Some(h) if frequent(h) => removed += 1,
             _ => kept.push_str(unit),
         }
     }
@@ -276,26 +276,95 @@ pub fn remove_frequent(
     }
 }
 
+/// The frequent unit hashes of a finished `buckets` stage, looked up in place: each
+/// partition's file is sorted and memory-mapped, and a lookup is a binary search in the file
+/// of the hash's partition. A filter task holds no copy, so its memory does not grow with the
+/// corpus (the pages it touches are the kernel's page cache, shared and reclaimable).
+pub struct FrequentUnits {
+    /// One file per partition, in partition order.
+    files: Vec<StageFile>,
+}
+
+impl FrequentUnits {
+    pub fn open(work_dir: &Path, config: &serde_json::Value, partitions: u32) -> Result<Self> {
+        let manifests = Manifest::load_complete(work_dir, FREQUENT, config)?;
+        let mut files = Vec::with_capacity(manifests.len());
+        for (p, m) in manifests.iter().enumerate() {
+            let [entry] = m.files.as_slice() else {
+                return Err(DedupError::stage(
+                    work_dir.join(Manifest::file_name(FREQUENT, m.part, m.parts)),
+                    "lists other than one file",
+                ));
+            };
+            if m.part as usize != p || m.parts != partitions {
+                return Err(DedupError::stage(
+                    work_dir.join(&entry.path),
+                    format!(
+                        "is partition {}/{}, expected {p}/{partitions}",
+                        m.part, m.parts
+                    ),
+                ));
+            }
+            let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
+            let _ = file.fixed_records(8)?; // checks whole records
+            if !sorted_hashes(file.body()) {
+                return Err(DedupError::stage(&file.path, "hashes are not ascending"));
+            }
+            files.push(file);
+        }
+        Ok(FrequentUnits { files })
+    }
+
+    /// Whether unit hash `hash` is frequent.
+    pub fn contains(&self, hash: u64) -> bool {
+        let body = self.files[partition_of(hash, self.files.len() as u32) as usize].body();
+        let n = body.len() / 8;
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if u64_at(body, mid * 8) < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo < n && u64_at(body, lo * 8) == hash
+    }
+
+    /// The number of frequent hashes.
+    pub fn len(&self) -> usize {
+        self.files.iter().map(|f| f.records as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Whether a body of 8-byte hashes ascends strictly (the lookup's binary search needs it).
+fn sorted_hashes(body: &[u8]) -> bool {
+    body.chunks_exact(8)
+        .map(|r| u64_at(r, 0))
+        .try_fold(None, |last, h| match last {
+            Some(l) if l >= h => None,
+            _ => Some(Some(h)),
+        })
+        .is_some()
+}
+
 /// The filter stage as a pipeline step: removes the frequent units from each document.
 pub struct LinesFilter {
     opts: LinesOptions,
-    frequent: HashSet<u64>,
+    frequent: FrequentUnits,
 }
 
 impl LinesFilter {
     /// The frequent units found by a finished `buckets` stage run with `opts` over `inputs`.
     pub fn load(inputs: &InputSet, opts: &LinesOptions, work_dir: &Path) -> Result<Self> {
         let config = &config(opts, inputs)?;
-        let mut frequent = HashSet::new();
-        for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
-            for entry in &m.files {
-                let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
-                frequent.extend(file.fixed_records(8)?.map(|r| u64_at(r, 0)));
-            }
-        }
         Ok(LinesFilter {
             opts: opts.clone(),
-            frequent,
+            frequent: FrequentUnits::open(work_dir, config, opts.partitions)?,
         })
     }
 }
@@ -307,7 +376,12 @@ impl Step for LinesFilter {
 
     fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         Ok(
-            match remove_frequent(&doc.text, &self.opts, &self.frequent, &mut String::new()) {
+            match remove_frequent(
+                &doc.text,
+                &self.opts,
+                &|h| self.frequent.contains(h),
+                &mut String::new(),
+            ) {
                 LinesOutcome::Unchanged => Verdict::Keep,
                 LinesOutcome::Empty { removed } => Verdict::Reject(
                     Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed),
@@ -325,6 +399,54 @@ impl Step for LinesFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frequent_units_are_found_in_their_partition_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lines = Vec::new();
+        for i in 0..300 {
+            // Units 0..50 recur in every document; the others are unique.
+            let common = format!("common line {}", i % 50);
+            lines.push(format!(
+                "{{\"id\":\"d{i}\",\"text\":\"{common}\\nunique line {i}\"}}"
+            ));
+        }
+        std::fs::write(dir.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+        let inputs = InputSet::expand(
+            &[dir.path().join("in.jsonl").to_string_lossy()],
+            "text",
+            "id",
+        )
+        .unwrap();
+        let opts = LinesOptions {
+            partitions: 4,
+            ..LinesOptions::default()
+        };
+        let work = dir.path().join("work");
+        let config = config(&opts, &inputs).unwrap();
+        count(&inputs, &opts, &work, ShardSpec::default(), &config).unwrap();
+        let manifests = Manifest::load_complete(&work, COUNTS, &config).unwrap();
+        for p in 0..opts.partitions {
+            frequent(&opts, &work, &manifests, p, &config).unwrap();
+        }
+        let set = FrequentUnits::open(&work, &config, opts.partitions).unwrap();
+        assert_eq!(set.len(), 50);
+        let hash = |u: &str| unit_hash(u, opts.normalize, &mut String::new()).unwrap();
+        for i in 0..300 {
+            assert!(set.contains(hash(&format!("common line {}", i % 50))));
+            assert!(
+                !set.contains(hash(&format!("unique line {i}"))),
+                "unique {i}"
+            );
+        }
+        assert!(!set.contains(0) && !set.contains(u64::MAX));
+        // Another partition count than the stage's is refused, naming the file.
+        let err = FrequentUnits::open(&work, &config, 5)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("lines-frequent"), "{err}");
+    }
 
     #[test]
     fn paragraphs_keep_their_separators() {
