@@ -34,7 +34,8 @@ sample_anon() {
 
 stages_of() {
     case $1 in
-        exact) echo "hashes groups filter" ;;
+        # `all` last: exact's one-pass streaming step (dedup_exact), into an output of its own.
+        exact) echo "hashes groups filter all" ;;
         fuzzy) echo "signatures buckets cluster filter" ;;
         lines) echo "counts buckets filter" ;;
     esac
@@ -43,13 +44,15 @@ stages_of() {
 for algo in $ALGOS; do
     out=$ROOT/$LABEL-$algo-out
     work=$ROOT/$LABEL-$algo-work
-    rm -rf "$out" "$work"
+    rm -rf "$out" "$out-onepass" "$work"
     for stage in $(stages_of "$algo"); do
+        dest=$out
+        [ "$stage" = all ] && dest=$out-onepass
         tf=$(mktemp); pidf=$(mktemp); anonf=$(mktemp)
         load1=$(cut -d' ' -f1 /proc/loadavg)
         # bash execs glmkit, so the pid it writes is glmkit's own.
         /usr/bin/time -v -o "$tf" bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" \
-            "$BIN" dedup "$algo" "$CORPUS" -o "$out" --work-dir "$work" --stage "$stage" \
+            "$BIN" dedup "$algo" "$CORPUS" -o "$dest" --work-dir "$work" --stage "$stage" \
             --threads "$THREADS" --partitions "$PARTS" >/dev/null 2>"$ROOT/$LABEL-$algo-$stage.err" &
         tpid=$!
         while [ ! -s "$pidf" ]; do sleep 0.01; done
@@ -60,8 +63,8 @@ for algo in $ALGOS; do
         field() { grep -F "$1" "$tf" | sed 's/.*: //'; }
         wall=$(field "Elapsed (wall clock)" | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
         sha=-
-        if [ "$stage" = filter ]; then
-            sha=$(cd "$out" && find . -type f ! -path './.done/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+        if [ "$stage" = filter ] || [ "$stage" = all ]; then
+            sha=$(cd "$dest" && find . -type f ! -path './.done/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
         fi
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LABEL" "$algo" "$stage" "$wall" \
             "$(field 'User time')" "$(field 'System time')" "$(field 'Maximum resident')" \
