@@ -21,7 +21,8 @@ use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
 use crate::pipeline::{RunOptions, RunSummary, Step, StepError, Verdict};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -213,27 +214,58 @@ fn frequent(
     p: u32,
     config: &serde_json::Value,
 ) -> Result<()> {
-    let mut totals: HashMap<u64, u32> = HashMap::new();
-    for entry in files_of_partition(manifests, COUNTS, p) {
-        let file = StageFile::open(work_dir, &entry, COUNT_KIND)?;
-        for r in file.fixed_records(12)? {
-            let c = totals.entry(u64_at(r, 0)).or_default();
-            *c = c.saturating_add(u32_at(r, 8));
+    let inputs: Vec<StageFile> = files_of_partition(manifests, COUNTS, p)
+        .iter()
+        .map(|entry| StageFile::open(work_dir, entry, COUNT_KIND))
+        .collect::<Result<_>>()?;
+    // Each task of the counts stage wrote its (hash, count) records sorted by hash, so the
+    // partition's totals come from a k-way merge of its files, in hash order: memory is one
+    // entry per file instead of a map entry per distinct unit.
+    let mut lists = inputs
+        .iter()
+        .map(|f| Ok(f.fixed_records(12)?.map(|r| (u64_at(r, 0), u32_at(r, 8)))))
+        .collect::<Result<Vec<_>>>()?;
+    let mut heap = BinaryHeap::with_capacity(lists.len());
+    for (i, list) in lists.iter_mut().enumerate() {
+        if let Some((hash, count)) = list.next() {
+            heap.push(Reverse((hash, i, count)));
         }
     }
-    let mut hashes: Vec<u64> = totals
-        .into_iter()
-        .filter(|(_, c)| *c >= opts.min_count)
-        .map(|(h, _)| h)
-        .collect();
-    hashes.sort_unstable();
     let mut out = StageWriter::create(work_dir, &format!("{FREQUENT}/p{p:05}.bin"), FREQ_KIND)?;
-    for h in &hashes {
-        out.record(&h.to_le_bytes())?;
+    let mut frequent_units = 0u64;
+    let mut flush = |unit: Option<(u64, u32)>, out: &mut StageWriter| -> Result<()> {
+        match unit {
+            Some((hash, total)) if total >= opts.min_count => {
+                frequent_units += 1;
+                out.record(&hash.to_le_bytes())
+            }
+            _ => Ok(()),
+        }
+    };
+    let mut current: Option<(u64, u32)> = None;
+    while let Some(Reverse((hash, i, count))) = heap.pop() {
+        if let Some((next, next_count)) = lists[i].next() {
+            if next <= hash {
+                return Err(DedupError::stage(
+                    &inputs[i].path,
+                    "unit hashes are not ascending",
+                ));
+            }
+            heap.push(Reverse((next, i, next_count)));
+        }
+        current = match current {
+            // Counts saturate at u32::MAX, whatever the order they are added in.
+            Some((h, total)) if h == hash => Some((h, total.saturating_add(count))),
+            other => {
+                flush(other, &mut out)?;
+                Some((hash, count))
+            }
+        };
     }
+    flush(current, &mut out)?;
     let files: Vec<FileEntry> = vec![out.finish()?];
     let mut counts = serde_json::Map::new();
-    counts.insert("frequent_units".into(), (hashes.len() as u64).into());
+    counts.insert("frequent_units".into(), frequent_units.into());
     Manifest {
         stage: FREQUENT.into(),
         part: p,
