@@ -435,7 +435,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frequent_units_are_found_in_their_partition_files() {
+    fn frequent_units_merged_from_several_tasks_are_found_in_their_partition_files() {
         let dir = tempfile::tempdir().unwrap();
         let mut lines = Vec::new();
         for i in 0..300 {
@@ -458,7 +458,11 @@ mod tests {
         };
         let work = dir.path().join("work");
         let config = config(&opts, &inputs).unwrap();
-        count(&inputs, &opts, &work, ShardSpec::default(), &config).unwrap();
+        // Three counting tasks: each partition's totals are a merge of three sorted files.
+        for index in 0..3 {
+            let shard = ShardSpec { index, count: 3 };
+            count(&inputs, &opts, &work, shard, &config).unwrap();
+        }
         let manifests = Manifest::load_complete(&work, COUNTS, &config).unwrap();
         for p in 0..opts.partitions {
             frequent(&opts, &work, &manifests, p, &config).unwrap();
