@@ -206,8 +206,7 @@ fn group_partition(
         .iter()
         .map(|entry| StageFile::open(work_dir, entry, HASH_KIND))
         .collect::<Result<_>>()?;
-    // Sized once from the footers: a Vec that doubles as it grows would hold up to twice this.
-    let mut records = Vec::with_capacity(files.iter().map(|f| f.records as usize).sum());
+    let mut records = Vec::new();
     for file in &files {
         records.extend(parse_hash_records(file)?);
     }

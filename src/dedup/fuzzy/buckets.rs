@@ -66,12 +66,8 @@ fn partition<'scope>(
     config: &'scope serde_json::Value,
     finish: &BackgroundFinish<'scope, '_>,
 ) -> Result<()> {
-    let entries = files_of_partition(&store.manifests, SIGNATURES, p);
-    // (bucket, key, band), 24 bytes each, sized once from the manifests: a Vec that doubles as
-    // it grows would hold up to twice this.
-    let mut members: Vec<(u64, u64, u32)> =
-        Vec::with_capacity(entries.iter().map(|e| e.records as usize).sum());
-    for entry in entries {
+    let mut members: Vec<(u64, u64, u32)> = Vec::new(); // (bucket, key, band)
+    for entry in files_of_partition(&store.manifests, SIGNATURES, p) {
         let file = StageFile::open(work_dir, &entry, BUCKET_KIND)?;
         for r in file.fixed_records(BUCKET_RECORD)? {
             members.push((u64_at(r, 0), u64_at(r, 8), u32_at(r, 16)));
