@@ -9,7 +9,7 @@
 //!    (`dup_exact`) / quarantined records.
 
 use super::error::{DedupError, Result};
-use super::input::{DocKey, InputSet};
+use super::input::{file_of, DocKey, InputSet};
 use super::normalize::Normalization;
 use super::partition::owns_partition;
 use super::partition::{files_of_partition, partition_of, PartitionedWriter};
@@ -22,7 +22,6 @@ use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
 use crate::pipeline::{RunOptions, RunSummary, Step, StepError, Verdict};
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -95,7 +94,7 @@ pub fn run(
         Ok(())
     })?;
     if stage == Stage::Filter {
-        let step = ExactFilter::load(inputs, opts, work_dir)?;
+        let step = ExactFilter::load_for(inputs, opts, work_dir, shard)?;
         return filter_with(inputs, Box::new(step), run, stage).map(Some);
     }
     Ok(None)
@@ -241,48 +240,88 @@ fn group_partition(
     .write(work_dir)
 }
 
-/// Every removed document's key, with the key and id of the copy that is kept.
-fn load_removals(
-    work_dir: &Path,
-    config: &serde_json::Value,
-) -> Result<HashMap<DocKey, (DocKey, String)>> {
-    let manifests = Manifest::load_complete(work_dir, GROUPS, config)?;
-    let mut removals = HashMap::new();
-    for entry in manifests.iter().flat_map(|m| &m.files) {
-        let file = StageFile::open(work_dir, entry, GROUP_KIND)?;
-        let body = file.body();
-        let mut at = 0usize;
-        while at < body.len() {
-            let cut = || DedupError::stage(&file.path, "record cut short");
-            if at + 20 > body.len() {
-                return Err(cut());
+/// The removed documents of some input files, each with the id of the copy that is kept,
+/// sorted by key. About 24 bytes plus the kept id's length per removed document, and only for
+/// the files a filter task writes: a task's memory shrinks as tasks are added.
+#[derive(Debug, Default)]
+pub(crate) struct Removals {
+    /// (removed document, start of the kept id in `ids`, its length), ascending by document.
+    entries: Vec<(DocKey, u64, u32)>,
+    ids: Vec<u8>,
+}
+
+impl Removals {
+    /// Every removal the `groups` stage found in an input file that `wanted` (a file's position)
+    /// accepts.
+    pub fn load(
+        work_dir: &Path,
+        config: &serde_json::Value,
+        wanted: impl Fn(usize) -> bool,
+    ) -> Result<Self> {
+        let manifests = Manifest::load_complete(work_dir, GROUPS, config)?;
+        let mut removals = Removals::default();
+        for entry in manifests.iter().flat_map(|m| &m.files) {
+            let file = StageFile::open(work_dir, entry, GROUP_KIND)?;
+            let body = file.body();
+            let mut at = 0usize;
+            while at < body.len() {
+                let cut = || DedupError::stage(&file.path, "record cut short");
+                if at + 20 > body.len() {
+                    return Err(cut());
+                }
+                let len = u32_at(body, at + 16) as usize;
+                let id = body.get(at + 20..at + 20 + len).ok_or_else(cut)?;
+                let key = u64_at(body, at);
+                if wanted(file_of(key)) {
+                    let start = removals.ids.len() as u64;
+                    removals.ids.extend_from_slice(id);
+                    removals.entries.push((key, start, len as u32));
+                }
+                at += 20 + len;
             }
-            let len = u32_at(body, at + 16) as usize;
-            let id = body.get(at + 20..at + 20 + len).ok_or_else(cut)?;
-            removals.insert(
-                u64_at(body, at),
-                (
-                    u64_at(body, at + 8),
-                    String::from_utf8_lossy(id).into_owned(),
-                ),
-            );
-            at += 20 + len;
         }
+        removals.entries.sort_unstable_by_key(|e| e.0);
+        removals.entries.shrink_to_fit();
+        removals.ids.shrink_to_fit();
+        Ok(removals)
     }
-    Ok(removals)
+
+    /// The kept id for a removed document, or None if `key` is kept (or in a file not loaded).
+    pub fn kept_id(&self, key: DocKey) -> Option<std::borrow::Cow<'_, str>> {
+        let i = self.entries.binary_search_by_key(&key, |e| e.0).ok()?;
+        let (_, start, len) = self.entries[i];
+        let id = &self.ids[start as usize..start as usize + len as usize];
+        Some(String::from_utf8_lossy(id))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 /// The filter stage as a pipeline step: rejects every document that has an earlier copy.
 pub struct ExactFilter {
-    /// Removed document -> (kept document, kept id).
-    removals: HashMap<DocKey, (DocKey, String)>,
+    removals: Removals,
     inputs: InputSet,
 }
 
 impl ExactFilter {
-    /// The decisions of a finished `groups` stage run with `opts` over `inputs`.
+    /// The decisions of a finished `groups` stage run with `opts` over `inputs`, for every
+    /// input file.
     pub fn load(inputs: &InputSet, opts: &ExactOptions, work_dir: &Path) -> Result<Self> {
-        let removals = load_removals(work_dir, &config(opts, inputs)?)?;
+        Self::load_for(inputs, opts, work_dir, ShardSpec::default())
+    }
+
+    /// The decisions for the input files of task `shard` alone (the files the executor hands
+    /// that task: `k % n == i`); a document of another file is kept.
+    pub fn load_for(
+        inputs: &InputSet,
+        opts: &ExactOptions,
+        work_dir: &Path,
+        shard: ShardSpec,
+    ) -> Result<Self> {
+        let removals = Removals::load(work_dir, &config(opts, inputs)?, |f| shard.owns(f))?;
         Ok(ExactFilter {
             removals,
             inputs: inputs.clone(),
@@ -299,10 +338,10 @@ impl Step for ExactFilter {
         let removal = self
             .inputs
             .key_of(doc)
-            .and_then(|key| self.removals.get(&key));
+            .and_then(|key| self.removals.kept_id(key));
         Ok(match removal {
-            Some((_, kept_id)) => Verdict::Reject(
-                Rejection::new("dedup_exact", "dup_exact").with("kept_id", kept_id.as_str()),
+            Some(kept_id) => Verdict::Reject(
+                Rejection::new("dedup_exact", "dup_exact").with("kept_id", kept_id.as_ref()),
             ),
             None => Verdict::Keep,
         })
@@ -311,5 +350,65 @@ impl Step for ExactFilter {
     /// Decides from the document's position alone.
     fn only_decides(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three files whose texts repeat across and within files.
+    fn corpus(dir: &Path) -> InputSet {
+        for (f, texts) in [
+            ("a.jsonl", ["x", "y", "x", "z"]),
+            ("b.jsonl", ["y", "w", "x", "w"]),
+            ("c.jsonl", ["z", "v", "w", "v"]),
+        ] {
+            let body: String = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("{{\"id\":\"{f}#{i}\",\"text\":\"{t}\"}}\n"))
+                .collect();
+            std::fs::write(dir.join(f), body).unwrap();
+        }
+        InputSet::expand(&[dir.to_string_lossy()], "text", "id").unwrap()
+    }
+
+    #[test]
+    fn a_filter_task_loads_the_removals_of_its_own_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = corpus(dir.path());
+        let work = dir.path().join("work");
+        let opts = ExactOptions {
+            partitions: 3,
+            ..ExactOptions::default()
+        };
+        let config = config(&opts, &inputs).unwrap();
+        hashes(&inputs, &opts, &work, ShardSpec::default(), &config).unwrap();
+        groups(&work, ShardSpec::default(), &config).unwrap();
+
+        let all = Removals::load(&work, &config, |_| true).unwrap();
+        // Twelve documents, five distinct texts: seven later copies.
+        assert_eq!(all.len(), 7);
+        // Lines count from 1.
+        let key = |file: usize, line: u64| super::super::input::doc_key(file, line + 1).unwrap();
+        assert_eq!(all.kept_id(key(1, 2)).as_deref(), Some("a.jsonl#0"));
+        assert_eq!(all.kept_id(key(2, 0)).as_deref(), Some("a.jsonl#3"));
+        assert_eq!(all.kept_id(key(0, 0)), None);
+
+        let shards: Vec<ShardSpec> = (0..2).map(|index| ShardSpec { index, count: 2 }).collect();
+        let mut total = 0;
+        for shard in &shards {
+            let mine = Removals::load(&work, &config, |f| shard.owns(f)).unwrap();
+            total += mine.len();
+            for &(k, _, _) in &mine.entries {
+                assert!(shard.owns(file_of(k)), "{k:#x} is not a file of {shard:?}");
+                assert_eq!(mine.kept_id(k), all.kept_id(k));
+            }
+        }
+        assert_eq!(total, all.len());
+        // Task 1 of 2 writes b.jsonl alone: its three removals (y, x, w).
+        let second = Removals::load(&work, &config, |f| shards[1].owns(f)).unwrap();
+        assert_eq!(second.len(), 3);
     }
 }

@@ -52,6 +52,11 @@ pub fn doc_key(file: usize, line: u64) -> Result<DocKey> {
     Ok(((file as u64) << LINE_BITS) | line)
 }
 
+/// The position of the input file that holds document `key` (the inverse of [`doc_key`]).
+pub fn file_of(key: DocKey) -> usize {
+    (key >> LINE_BITS) as usize
+}
+
 /// The expanded, sorted list of input files and how to read their records.
 #[derive(Debug, Clone)]
 pub struct InputSet {

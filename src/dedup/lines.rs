@@ -21,7 +21,8 @@ use crate::corpus::ShardSpec;
 use crate::pipeline::Rejection;
 use crate::pipeline::{RunOptions, RunSummary, Step, StepError, Verdict};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -164,11 +165,14 @@ fn count(
     shard: ShardSpec,
     config: &serde_json::Value,
 ) -> Result<()> {
-    let mut counts: HashMap<u64, u32> = HashMap::new();
+    // Every unit hash of the task's documents, sorted and counted once at the end: 8 bytes
+    // per unit (up to 16 while the list doubles). A map of counts took about 50 bytes per
+    // distinct unit, and at scale most units are distinct, so this is a third of that.
+    let mut hashes: Vec<u64> = Vec::new();
     // Two batches are in flight (one read, one hashed), each half the configured size.
     let batch_bytes = (opts.batch_bytes / 2).max(1);
     inputs.read_ahead(shard, batch_bytes, |batch| {
-        let hashes: Vec<Vec<u64>> = batch
+        let batch_hashes: Vec<Vec<u64>> = batch
             .par_iter()
             .map_init(String::new, |scratch, raw| match inputs.fields(raw) {
                 Some(f) => units(&f.text, opts.unit)
@@ -178,16 +182,15 @@ fn count(
                 None => Vec::new(),
             })
             .collect();
-        for h in hashes.into_iter().flatten() {
-            let c = counts.entry(h).or_default();
-            *c = c.saturating_add(1);
-        }
+        hashes.extend(batch_hashes.into_iter().flatten());
         Ok(())
     })?;
-    let mut sorted: Vec<(u64, u32)> = counts.into_iter().collect();
-    sorted.sort_unstable();
+    hashes.par_sort_unstable();
     let mut out = PartitionedWriter::create(work_dir, COUNTS, shard, opts.partitions, COUNT_KIND)?;
-    for (hash, count) in sorted {
+    for run in hashes.chunk_by(|a, b| a == b) {
+        let hash = run[0];
+        // Counts saturate at u32::MAX, as they always have.
+        let count = u32::try_from(run.len()).unwrap_or(u32::MAX);
         let mut r = [0u8; 12];
         r[..8].copy_from_slice(&hash.to_le_bytes());
         r[8..].copy_from_slice(&count.to_le_bytes());
@@ -211,27 +214,58 @@ fn frequent(
     p: u32,
     config: &serde_json::Value,
 ) -> Result<()> {
-    let mut totals: HashMap<u64, u32> = HashMap::new();
-    for entry in files_of_partition(manifests, COUNTS, p) {
-        let file = StageFile::open(work_dir, &entry, COUNT_KIND)?;
-        for r in file.fixed_records(12)? {
-            let c = totals.entry(u64_at(r, 0)).or_default();
-            *c = c.saturating_add(u32_at(r, 8));
+    let inputs: Vec<StageFile> = files_of_partition(manifests, COUNTS, p)
+        .iter()
+        .map(|entry| StageFile::open(work_dir, entry, COUNT_KIND))
+        .collect::<Result<_>>()?;
+    // Each task of the counts stage wrote its (hash, count) records sorted by hash, so the
+    // partition's totals come from a k-way merge of its files, in hash order: memory is one
+    // entry per file instead of a map entry per distinct unit.
+    let mut lists = inputs
+        .iter()
+        .map(|f| Ok(f.fixed_records(12)?.map(|r| (u64_at(r, 0), u32_at(r, 8)))))
+        .collect::<Result<Vec<_>>>()?;
+    let mut heap = BinaryHeap::with_capacity(lists.len());
+    for (i, list) in lists.iter_mut().enumerate() {
+        if let Some((hash, count)) = list.next() {
+            heap.push(Reverse((hash, i, count)));
         }
     }
-    let mut hashes: Vec<u64> = totals
-        .into_iter()
-        .filter(|(_, c)| *c >= opts.min_count)
-        .map(|(h, _)| h)
-        .collect();
-    hashes.sort_unstable();
     let mut out = StageWriter::create(work_dir, &format!("{FREQUENT}/p{p:05}.bin"), FREQ_KIND)?;
-    for h in &hashes {
-        out.record(&h.to_le_bytes())?;
+    let mut frequent_units = 0u64;
+    let mut flush = |unit: Option<(u64, u32)>, out: &mut StageWriter| -> Result<()> {
+        match unit {
+            Some((hash, total)) if total >= opts.min_count => {
+                frequent_units += 1;
+                out.record(&hash.to_le_bytes())
+            }
+            _ => Ok(()),
+        }
+    };
+    let mut current: Option<(u64, u32)> = None;
+    while let Some(Reverse((hash, i, count))) = heap.pop() {
+        if let Some((next, next_count)) = lists[i].next() {
+            if next <= hash {
+                return Err(DedupError::stage(
+                    &inputs[i].path,
+                    "unit hashes are not ascending",
+                ));
+            }
+            heap.push(Reverse((next, i, next_count)));
+        }
+        current = match current {
+            // Counts saturate at u32::MAX, whatever the order they are added in.
+            Some((h, total)) if h == hash => Some((h, total.saturating_add(count))),
+            other => {
+                flush(other, &mut out)?;
+                Some((hash, count))
+            }
+        };
     }
+    flush(current, &mut out)?;
     let files: Vec<FileEntry> = vec![out.finish()?];
     let mut counts = serde_json::Map::new();
-    counts.insert("frequent_units".into(), (hashes.len() as u64).into());
+    counts.insert("frequent_units".into(), frequent_units.into());
     Manifest {
         stage: FREQUENT.into(),
         part: p,
@@ -253,14 +287,14 @@ pub enum LinesOutcome {
 pub fn remove_frequent(
     text: &str,
     opts: &LinesOptions,
-    frequent: &HashSet<u64>,
+    frequent: &dyn Fn(u64) -> bool,
     scratch: &mut String,
 ) -> LinesOutcome {
     let mut kept = String::with_capacity(text.len());
     let mut removed = 0u64;
     for unit in units(text, opts.unit) {
         match unit_hash(unit, opts.normalize, scratch) {
-            Some(h) if frequent.contains(&h) => removed += 1,
+            Some(h) if frequent(h) => removed += 1,
             _ => kept.push_str(unit),
         }
     }
@@ -276,26 +310,95 @@ pub fn remove_frequent(
     }
 }
 
+/// The frequent unit hashes of a finished `buckets` stage, looked up in place: each
+/// partition's file is sorted and memory-mapped, and a lookup is a binary search in the file
+/// of the hash's partition. A filter task holds no copy, so its memory does not grow with the
+/// corpus (the pages it touches are the kernel's page cache, shared and reclaimable).
+pub struct FrequentUnits {
+    /// One file per partition, in partition order.
+    files: Vec<StageFile>,
+}
+
+impl FrequentUnits {
+    pub fn open(work_dir: &Path, config: &serde_json::Value, partitions: u32) -> Result<Self> {
+        let manifests = Manifest::load_complete(work_dir, FREQUENT, config)?;
+        let mut files = Vec::with_capacity(manifests.len());
+        for (p, m) in manifests.iter().enumerate() {
+            let [entry] = m.files.as_slice() else {
+                return Err(DedupError::stage(
+                    work_dir.join(Manifest::file_name(FREQUENT, m.part, m.parts)),
+                    "lists other than one file",
+                ));
+            };
+            if m.part as usize != p || m.parts != partitions {
+                return Err(DedupError::stage(
+                    work_dir.join(&entry.path),
+                    format!(
+                        "is partition {}/{}, expected {p}/{partitions}",
+                        m.part, m.parts
+                    ),
+                ));
+            }
+            let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
+            let _ = file.fixed_records(8)?; // checks whole records
+            if !sorted_hashes(file.body()) {
+                return Err(DedupError::stage(&file.path, "hashes are not ascending"));
+            }
+            files.push(file);
+        }
+        Ok(FrequentUnits { files })
+    }
+
+    /// Whether unit hash `hash` is frequent.
+    pub fn contains(&self, hash: u64) -> bool {
+        let body = self.files[partition_of(hash, self.files.len() as u32) as usize].body();
+        let n = body.len() / 8;
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if u64_at(body, mid * 8) < hash {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo < n && u64_at(body, lo * 8) == hash
+    }
+
+    /// The number of frequent hashes.
+    pub fn len(&self) -> usize {
+        self.files.iter().map(|f| f.records as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Whether a body of 8-byte hashes ascends strictly (the lookup's binary search needs it).
+fn sorted_hashes(body: &[u8]) -> bool {
+    body.chunks_exact(8)
+        .map(|r| u64_at(r, 0))
+        .try_fold(None, |last, h| match last {
+            Some(l) if l >= h => None,
+            _ => Some(Some(h)),
+        })
+        .is_some()
+}
+
 /// The filter stage as a pipeline step: removes the frequent units from each document.
 pub struct LinesFilter {
     opts: LinesOptions,
-    frequent: HashSet<u64>,
+    frequent: FrequentUnits,
 }
 
 impl LinesFilter {
     /// The frequent units found by a finished `buckets` stage run with `opts` over `inputs`.
     pub fn load(inputs: &InputSet, opts: &LinesOptions, work_dir: &Path) -> Result<Self> {
         let config = &config(opts, inputs)?;
-        let mut frequent = HashSet::new();
-        for m in Manifest::load_complete(work_dir, FREQUENT, config)? {
-            for entry in &m.files {
-                let file = StageFile::open(work_dir, entry, FREQ_KIND)?;
-                frequent.extend(file.fixed_records(8)?.map(|r| u64_at(r, 0)));
-            }
-        }
         Ok(LinesFilter {
             opts: opts.clone(),
-            frequent,
+            frequent: FrequentUnits::open(work_dir, config, opts.partitions)?,
         })
     }
 }
@@ -307,7 +410,12 @@ impl Step for LinesFilter {
 
     fn apply(&self, doc: &mut Document) -> Result<Verdict, StepError> {
         Ok(
-            match remove_frequent(&doc.text, &self.opts, &self.frequent, &mut String::new()) {
+            match remove_frequent(
+                &doc.text,
+                &self.opts,
+                &|h| self.frequent.contains(h),
+                &mut String::new(),
+            ) {
                 LinesOutcome::Unchanged => Verdict::Keep,
                 LinesOutcome::Empty { removed } => Verdict::Reject(
                     Rejection::new("dedup_lines", "dup_lines_empty").with("removed", removed),
@@ -325,6 +433,58 @@ impl Step for LinesFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frequent_units_merged_from_several_tasks_are_found_in_their_partition_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lines = Vec::new();
+        for i in 0..300 {
+            // Units 0..50 recur in every document; the others are unique.
+            let common = format!("common line {}", i % 50);
+            lines.push(format!(
+                "{{\"id\":\"d{i}\",\"text\":\"{common}\\nunique line {i}\"}}"
+            ));
+        }
+        std::fs::write(dir.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+        let inputs = InputSet::expand(
+            &[dir.path().join("in.jsonl").to_string_lossy()],
+            "text",
+            "id",
+        )
+        .unwrap();
+        let opts = LinesOptions {
+            partitions: 4,
+            ..LinesOptions::default()
+        };
+        let work = dir.path().join("work");
+        let config = config(&opts, &inputs).unwrap();
+        // Three counting tasks: each partition's totals are a merge of three sorted files.
+        for index in 0..3 {
+            let shard = ShardSpec { index, count: 3 };
+            count(&inputs, &opts, &work, shard, &config).unwrap();
+        }
+        let manifests = Manifest::load_complete(&work, COUNTS, &config).unwrap();
+        for p in 0..opts.partitions {
+            frequent(&opts, &work, &manifests, p, &config).unwrap();
+        }
+        let set = FrequentUnits::open(&work, &config, opts.partitions).unwrap();
+        assert_eq!(set.len(), 50);
+        let hash = |u: &str| unit_hash(u, opts.normalize, &mut String::new()).unwrap();
+        for i in 0..300 {
+            assert!(set.contains(hash(&format!("common line {}", i % 50))));
+            assert!(
+                !set.contains(hash(&format!("unique line {i}"))),
+                "unique {i}"
+            );
+        }
+        assert!(!set.contains(0) && !set.contains(u64::MAX));
+        // Another partition count than the stage's is refused, naming the file.
+        let err = FrequentUnits::open(&work, &config, 5)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("lines-frequent"), "{err}");
+    }
 
     #[test]
     fn paragraphs_keep_their_separators() {

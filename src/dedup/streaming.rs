@@ -6,8 +6,10 @@
 //! checked in input order against the hashes seen so far. The first occurrence in this run's
 //! input order is kept. With `--shard i/n`, each task dedups only its own files; use the staged
 //! command for corpus-wide dedup across tasks. A rerun redoes every file (a skipped file's
-//! texts would be missing from the seen set). Memory: one hash and one id per distinct
-//! document.
+//! texts would be missing from the seen set). Memory: one hash and one id string per distinct
+//! document (a hash map entry plus the id's allocation, about 100 bytes each), so this is for
+//! corpora one task can hold; the staged command is the path for 10^9 documents (docs/dedup.md,
+//! "Scaling to 10^9 documents").
 
 use super::exact::content_hash;
 use super::Normalization;

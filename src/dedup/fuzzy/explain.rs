@@ -97,7 +97,7 @@ pub fn explain(id: &str, work_dir: &Path) -> Result<Explanation> {
         .map(|&k| pair(k))
         .collect::<Result<Vec<_>>>()?;
 
-    let Some(&(root, kept)) = clusters.member.get(&doc.key) else {
+    let Some((root, kept)) = clusters.get(doc.key) else {
         return Ok(Explanation {
             id: id.into(),
             status: "unique".into(),
@@ -108,7 +108,7 @@ pub fn explain(id: &str, work_dir: &Path) -> Result<Explanation> {
             linked_to,
         });
     };
-    let cluster_size = clusters.member.values().filter(|(r, _)| *r == root).count();
+    let cluster_size = clusters.size(root);
     let kept_id = store.get(kept)?.map(|e| e.id);
     let removed = kept != doc.key;
     Ok(Explanation {

@@ -16,7 +16,6 @@ pub(crate) struct SignatureStore {
 
 pub(crate) struct SigEntry<'a> {
     pub key: DocKey,
-    pub text_len: u64,
     pub id: String,
     pub lanes: &'a [u8],
 }
@@ -60,7 +59,6 @@ impl SignatureStore {
         let id = body.get(offset + 4..offset + 4 + len).ok_or_else(bad)?;
         Ok(SigEntry {
             key: u64_at(rec, 0),
-            text_len: u64_at(rec, 8),
             id: String::from_utf8_lossy(id).into_owned(),
             lanes: &rec[24..],
         })
@@ -83,6 +81,15 @@ impl SignatureStore {
             Some((s, i)) => self.entry(s, i).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The text length of `key` (0 if the document has no signature), without reading its id.
+    pub fn text_len(&self, key: DocKey) -> Result<u64> {
+        let size = sig_record_len(self.lanes);
+        Ok(match self.position(key) {
+            Some((s, i)) => u64_at(&self.shards[s].0.body()[i * size..], 8),
+            None => 0,
+        })
     }
 
     fn missing(&self, key: DocKey) -> DedupError {
