@@ -19,4 +19,5 @@ pub mod filter;
 pub mod model;
 pub mod pipeline;
 pub mod report;
+pub mod slurm;
 pub mod steps;

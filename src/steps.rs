@@ -8,8 +8,7 @@
 //! | `normalize`, `langid` | [`filter::normalize_step`], [`filter::langid_step`] |
 //! | `encoding`, `gopher_repetition`, `gopher_quality`, `c4`, `fineweb` | [`filter::rule_step`] |
 //! | `quality` (several rules on one analysis) | [`filter::quality_step`] |
-//! | `dedup_exact` (one pass) | [`dedup::streaming::exact_step`] |
-//! | `dedup_fuzzy`, `dedup_lines` (corpus-wide) | [`dedup::corpus_steps`] |
+//! | `dedup_exact`, `dedup_fuzzy`, `dedup_lines` (corpus-wide) | [`dedup::corpus_steps`] |
 //! | `score`, `ppl_bucket` | [`model::score::score_step`], [`model::score::bucket_step`] |
 
 use crate::dedup;
@@ -73,7 +72,7 @@ impl Default for Catalog {
             document(filter::quality_step(t, &cx.filter))
         });
         catalog.add("dedup_exact", |t, _| {
-            document(dedup::streaming::exact_step(t))
+            corpus_wide(dedup::corpus_steps::exact_step(t))
         });
         catalog.add("dedup_fuzzy", |t, _| {
             corpus_wide(dedup::corpus_steps::fuzzy_step(t))

@@ -244,7 +244,7 @@ fn error_of(pipeline: &str, extra: &[&str]) -> String {
 }
 
 #[test]
-fn bad_settings_and_sharding_name_the_line_and_the_key() {
+fn bad_settings_name_the_line_and_the_key_and_sharding_needs_a_stage() {
     let e = error_of(
         "[[step]]\nkind = \"langid\"\n\n[[step]]\nkind = \"dedup_fuzzy\"\nband = 9\n",
         &[],
@@ -265,11 +265,9 @@ fn bad_settings_and_sharding_name_the_line_and_the_key() {
         "[[step]]\nkind = \"c4\"\n\n[[step]]\nkind = \"dedup_lines\"\n",
         &["--shard", "1/2"],
     );
-    assert!(
-        e.contains("p.toml:5: key `kind`: step 2: (dedup_lines)"),
-        "{e}"
-    );
-    assert!(e.contains("glmkit dedup lines"), "{e}");
+    // c4 | dedup_lines.counts, .buckets | pass-1 | finish
+    assert!(e.contains("p.toml compiles to 5 stages"), "{e}");
+    assert!(e.contains("--stage K --shard i/n"), "{e}");
 }
 
 #[test]

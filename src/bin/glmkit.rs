@@ -22,6 +22,8 @@ mod quickstart;
 mod report;
 #[path = "glmkit/score.rs"]
 mod score;
+#[path = "glmkit/slurm.rs"]
+mod slurm;
 
 use clap::{Parser, Subcommand};
 
@@ -63,6 +65,9 @@ enum Command {
     Tokenize(bpe::TokenizeArgs),
     /// Check shards against a data contract (exit 0 pass, 1 rule violated, 2 cannot check).
     Check(check::CheckArgs),
+    /// Run a pipeline on a Slurm cluster: submit its stages as chained array jobs, follow
+    /// them, resume what failed.
+    Slurm(slurm::SlurmArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,5 +107,6 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Bpe(args) => bpe::run(args),
         Command::Tokenize(args) => bpe::run_tokenize(args),
         Command::Check(args) => check::run(args),
+        Command::Slurm(args) => slurm::run(args),
     }
 }

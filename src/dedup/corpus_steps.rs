@@ -1,22 +1,28 @@
-//! Fuzzy and line dedup as corpus-wide pipeline steps (`kind = "dedup_fuzzy"` and
-//! `kind = "dedup_lines"` in a pipeline file).
+//! Exact, fuzzy and line dedup as corpus-wide pipeline steps (`kind = "dedup_exact"`,
+//! `"dedup_fuzzy"` and `"dedup_lines"` in a pipeline file).
 //!
-//! Both need the whole corpus before they can decide about a document (every signature, every
-//! line count), so they are [`CorpusStep`]s: `glmkit run` starts a new phase at each of them
-//! and hands them the documents that reach them as files. They run the same stages as
-//! `glmkit dedup fuzzy` / `glmkit dedup lines` over those files, in one task, and the filter
-//! stage's step then decides about each document. Settings have the names and defaults of the
-//! commands' options.
+//! Each needs the whole corpus before it can decide about a document (every content hash,
+//! every signature, every line count), so each is a [`CorpusStep`]: the stages of
+//! `glmkit dedup exact|fuzzy|lines` (each as task i of n) over the documents that reach it,
+//! then the filter stage's step decides about each document in the next pass of the pipeline.
+//! Settings have the names and defaults of the commands' options.
 
+use super::exact::{self, ExactFilter, ExactOptions};
 use super::fuzzy::{self, FuzzyFilter, FuzzyOptions, Keep, Verify};
 use super::input::InputSet;
 use super::lines::{self, LinesFilter, LinesOptions, Unit};
 use super::minhash::MinHashParams;
 use super::{DedupError, Normalization, Stage};
+use crate::corpus::ShardSpec;
 use crate::pipeline::{
     settings, CorpusInput, CorpusStep, RunOptions, SettingsError, Step, StepError,
 };
 use serde::Deserialize;
+
+/// `glmkit dedup exact` (in stages) as a pipeline step.
+pub struct ExactStep {
+    pub opts: ExactOptions,
+}
 
 /// `glmkit dedup fuzzy` as a pipeline step.
 pub struct FuzzyStep {
@@ -28,13 +34,68 @@ pub struct LinesStep {
     pub opts: LinesOptions,
 }
 
-/// The inputs and run options the stages take, from what the phase runner gives.
-fn stage_inputs(input: &CorpusInput) -> Result<(InputSet, RunOptions), DedupError> {
-    let inputs = InputSet::new(input.files.to_vec(), input.read.clone())?;
-    // The stages before the filter stage write only to the work directory.
+/// The inputs of the stages, from what the graph gives.
+fn stage_inputs(input: &CorpusInput) -> Result<InputSet, DedupError> {
+    InputSet::new(input.files.to_vec(), input.read.clone())
+}
+
+/// The run options of a stage task: the stages before the filter write only to the work
+/// directory.
+fn task_options(input: &CorpusInput, task: ShardSpec) -> RunOptions {
     let mut run = RunOptions::new(input.work_dir);
     run.threads = input.threads;
-    Ok((inputs, run))
+    run.shard = task;
+    run
+}
+
+/// The `--stage` of the dedup commands that stage `index` of `stages` stands for.
+fn stage_at(stages: &[Stage], index: usize) -> Result<Stage, StepError> {
+    stages
+        .get(index)
+        .copied()
+        .ok_or_else(|| format!("no stage {index} (there are {})", stages.len()).into())
+}
+
+const EXACT_STAGES: [Stage; 2] = [Stage::Signatures, Stage::Buckets];
+const FUZZY_STAGES: [Stage; 3] = [Stage::Signatures, Stage::Buckets, Stage::Cluster];
+const LINES_STAGES: [Stage; 2] = [Stage::Signatures, Stage::Buckets];
+
+impl CorpusStep for ExactStep {
+    fn name(&self) -> &str {
+        "dedup_exact"
+    }
+
+    fn stages(&self) -> Vec<&'static str> {
+        vec!["hashes", "groups"]
+    }
+
+    fn run_stage(
+        &self,
+        stage: usize,
+        input: &CorpusInput,
+        task: ShardSpec,
+    ) -> Result<(), StepError> {
+        let stage = stage_at(&EXACT_STAGES, stage)?;
+        let inputs = stage_inputs(input)?;
+        exact::run(
+            &inputs,
+            &self.opts,
+            input.work_dir,
+            &task_options(input, task),
+            stage,
+        )?;
+        Ok(())
+    }
+
+    fn decider(&self, input: &CorpusInput, task: ShardSpec) -> Result<Box<dyn Step>, StepError> {
+        let inputs = stage_inputs(input)?;
+        Ok(Box::new(ExactFilter::load_for(
+            &inputs,
+            &self.opts,
+            input.work_dir,
+            task,
+        )?))
+    }
 }
 
 impl CorpusStep for FuzzyStep {
@@ -42,17 +103,30 @@ impl CorpusStep for FuzzyStep {
         "dedup_fuzzy"
     }
 
-    fn when_sharded(&self) -> String {
-        "run the steps before it with --shard i/n, then `glmkit dedup fuzzy` over their kept/ \
-         output, each stage with --shard i/n (docs/dedup.md)"
-            .into()
+    fn stages(&self) -> Vec<&'static str> {
+        vec!["signatures", "buckets", "cluster"]
     }
 
-    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError> {
-        let (inputs, run) = stage_inputs(input)?;
-        for stage in [Stage::Signatures, Stage::Buckets, Stage::Cluster] {
-            fuzzy::run(&inputs, &self.opts, input.work_dir, &run, stage)?;
-        }
+    fn run_stage(
+        &self,
+        stage: usize,
+        input: &CorpusInput,
+        task: ShardSpec,
+    ) -> Result<(), StepError> {
+        let stage = stage_at(&FUZZY_STAGES, stage)?;
+        let inputs = stage_inputs(input)?;
+        fuzzy::run(
+            &inputs,
+            &self.opts,
+            input.work_dir,
+            &task_options(input, task),
+            stage,
+        )?;
+        Ok(())
+    }
+
+    fn decider(&self, input: &CorpusInput, _task: ShardSpec) -> Result<Box<dyn Step>, StepError> {
+        let inputs = stage_inputs(input)?;
         Ok(Box::new(FuzzyFilter::load(
             &inputs,
             &self.opts,
@@ -66,23 +140,44 @@ impl CorpusStep for LinesStep {
         "dedup_lines"
     }
 
-    fn when_sharded(&self) -> String {
-        "run the steps before it with --shard i/n, then `glmkit dedup lines` over their kept/ \
-         output, each stage with --shard i/n (docs/dedup.md)"
-            .into()
+    fn stages(&self) -> Vec<&'static str> {
+        vec!["counts", "buckets"]
     }
 
-    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError> {
-        let (inputs, run) = stage_inputs(input)?;
-        for stage in [Stage::Signatures, Stage::Buckets] {
-            lines::run(&inputs, &self.opts, input.work_dir, &run, stage)?;
-        }
+    fn run_stage(
+        &self,
+        stage: usize,
+        input: &CorpusInput,
+        task: ShardSpec,
+    ) -> Result<(), StepError> {
+        let stage = stage_at(&LINES_STAGES, stage)?;
+        let inputs = stage_inputs(input)?;
+        lines::run(
+            &inputs,
+            &self.opts,
+            input.work_dir,
+            &task_options(input, task),
+            stage,
+        )?;
+        Ok(())
+    }
+
+    fn decider(&self, input: &CorpusInput, _task: ShardSpec) -> Result<Box<dyn Step>, StepError> {
+        let inputs = stage_inputs(input)?;
         Ok(Box::new(LinesFilter::load(
             &inputs,
             &self.opts,
             input.work_dir,
         )?))
     }
+}
+
+/// The settings of `dedup_exact`: the options of `glmkit dedup exact`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExactSettings {
+    normalize: Option<Normalization>,
+    partitions: Option<u32>,
 }
 
 /// The settings of `dedup_fuzzy`: the options of `glmkit dedup fuzzy`.
@@ -163,6 +258,18 @@ fn lines_options(s: LinesSettings) -> Result<LinesOptions, SettingsError> {
         partitions: at_least_one(s.partitions, defaults.partitions, "partitions")?,
         ..defaults
     })
+}
+
+/// A `dedup_exact` step from its pipeline settings (the options of `glmkit dedup exact`).
+pub fn exact_step(table: toml::Table) -> Result<Box<dyn CorpusStep>, SettingsError> {
+    let s: ExactSettings = settings(table)?;
+    let defaults = ExactOptions::default();
+    let opts = ExactOptions {
+        normalize: s.normalize.unwrap_or(defaults.normalize),
+        partitions: at_least_one(s.partitions, defaults.partitions, "partitions")?,
+        ..defaults
+    };
+    Ok(Box::new(ExactStep { opts }))
 }
 
 /// A `dedup_fuzzy` step from its pipeline settings (the options of `glmkit dedup fuzzy`).

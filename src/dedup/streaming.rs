@@ -1,20 +1,18 @@
-//! Exact dedup as a pipeline step (`kind = "dedup_exact"` in a pipeline file).
+//! Exact dedup in one pass: `glmkit dedup exact` in one task (`--stage all`).
 //!
-//! The staged `glmkit dedup exact` handles corpora split over many tasks. Inside one
-//! `glmkit run`, the executor hands batches to a step one at a time, in input order, so exact
-//! dedup can run in the same pass as the other steps: hashes are computed in parallel, then
-//! checked in input order against the hashes seen so far. The first occurrence in this run's
-//! input order is kept. With `--shard i/n`, each task dedups only its own files; use the staged
-//! command for corpus-wide dedup across tasks. A rerun redoes every file (a skipped file's
-//! texts would be missing from the seen set). Memory: one hash and one id string per distinct
-//! document (a hash map entry plus the id's allocation, about 100 bytes each), so this is for
-//! corpora one task can hold; the staged command is the path for 10^9 documents (docs/dedup.md,
-//! "Scaling to 10^9 documents").
+//! One task sees every document in input order: the executor hands batches to the step one at
+//! a time, in input order, so hashes are computed in parallel, then checked in input order
+//! against the hashes seen so far, and the first occurrence is kept. Same decisions as the
+//! staged form, half the reading. A rerun redoes every file (a skipped file's texts would be
+//! missing from the seen set). Memory: one hash and one id string per distinct document (a
+//! hash map entry plus the id's allocation, about 100 bytes each), so this is for corpora one
+//! task can hold; the staged form (and the `dedup_exact` pipeline step, which always runs it)
+//! is the path for 10^9 documents (docs/dedup.md, "Scaling to 10^9 documents").
 
 use super::exact::content_hash;
 use super::Normalization;
 use crate::corpus::Document;
-use crate::pipeline::{settings, Rejection, SettingsError, Step, StepError, Verdict};
+use crate::pipeline::{Rejection, Step, StepError, Verdict};
 use rayon::prelude::*;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -84,19 +82,6 @@ impl Step for StreamingExact {
     fn remembers_earlier_files(&self) -> bool {
         true
     }
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Settings {
-    #[serde(default)]
-    normalize: Normalization,
-}
-
-/// A `dedup_exact` step from its pipeline settings.
-pub fn exact_step(table: toml::Table) -> Result<Box<dyn Step>, SettingsError> {
-    let s: Settings = settings(table)?;
-    Ok(Box::new(StreamingExact::new(s.normalize)))
 }
 
 #[cfg(test)]

@@ -31,7 +31,6 @@
 //! ([`ConfigError`]) name the file, the line and the key.
 
 use super::PipelineStep;
-use crate::corpus::ShardSpec;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::Path;
@@ -262,31 +261,6 @@ impl Pipeline {
             lines,
             path: shown,
         })
-    }
-
-    /// Refuses to run a corpus-wide step as one task of several: its decisions need every
-    /// document of the corpus (the staged `glmkit dedup` commands split that work into tasks).
-    pub fn check_shard(&self, shard: ShardSpec) -> Result<(), ConfigError> {
-        if shard.count <= 1 {
-            return Ok(());
-        }
-        for (i, step) in self.steps.iter().enumerate() {
-            if let PipelineStep::Corpus(step) = step {
-                return Err(ConfigError {
-                    path: self.path.clone(),
-                    line: self.lines[i],
-                    key: Some("kind".into()),
-                    message: format!(
-                        "step {}: ({}) needs every document of the corpus in one task, so a \
-                         pipeline with it cannot run as shard {shard}; {}",
-                        i + 1,
-                        self.kinds[i],
-                        step.when_sharded(),
-                    ),
-                });
-            }
-        }
-        Ok(())
     }
 }
 

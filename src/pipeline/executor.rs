@@ -44,6 +44,9 @@ pub struct RunOptions {
     /// Process at most this many of the files still to do, then stop with
     /// [`PipelineError::Interrupted`], as a killed run would (tests of resume set it).
     pub stop_after_files: Option<usize>,
+    /// Run at most this many tasks of a pipeline's stages on this machine, then stop with
+    /// [`PipelineError::Interrupted`] (tests of resume set it; see [`crate::pipeline::Graph`]).
+    pub stop_after_tasks: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,7 @@ impl RunOptions {
             batch_bytes: 4 << 20,
             progress: Progress::Quiet,
             stop_after_files: None,
+            stop_after_tasks: None,
         }
     }
 }
@@ -82,8 +86,12 @@ pub enum PipelineError {
     },
     #[error("cannot start {threads} worker threads: {message}")]
     Threads { threads: usize, message: String },
-    #[error("stopped after {0} files, as asked")]
+    #[error("stopped after {0} files or tasks, as asked")]
     Interrupted(usize),
+    /// A stage of a pipeline cannot run (yet): an earlier stage has not finished, the output
+    /// directory holds another run, no such stage.
+    #[error("{0}")]
+    Plan(String),
     /// A step could not do its work on a file (not a verdict about its documents): the file is
     /// not marked done and its outputs are removed, so a rerun does it again.
     #[error(
@@ -97,9 +105,6 @@ pub enum PipelineError {
     /// A corpus-wide step could not look at the corpus.
     #[error("step `{step}`: {source}")]
     Step { step: String, source: StepError },
-    /// A pipeline with a corpus-wide step was asked to run as one shard of several.
-    #[error("step `{step}` needs every document of the corpus in one task; it cannot run as shard {shard}")]
-    Sharded { step: String, shard: ShardSpec },
 }
 
 /// What a run did.
@@ -119,8 +124,20 @@ pub fn run(
     steps: &[Box<dyn Step>],
     options: &RunOptions,
 ) -> Result<RunSummary, PipelineError> {
+    let steps: Vec<&dyn Step> = steps.iter().map(|s| s.as_ref()).collect();
+    run_named(inputs, &output_stems(inputs), &steps, options)
+}
+
+/// [`run`], with the output stem of each input file given (a pipeline's later passes read
+/// files named after their pass, but write under the stems of the original inputs).
+pub fn run_named(
+    inputs: &[InputFile],
+    stems: &[String],
+    steps: &[&dyn Step],
+    options: &RunOptions,
+) -> Result<RunSummary, PipelineError> {
+    assert_eq!(inputs.len(), stems.len(), "one stem per input file");
     let layout = OutputLayout::create(&options.output).map_err(|e| io(&options.output, e))?;
-    let stems = output_stems(inputs);
     let threads = options.threads.unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -211,7 +228,7 @@ enum ToWriter {
 /// are written.
 fn process_files(
     files: &[(&InputFile, &str)],
-    steps: &[Box<dyn Step>],
+    steps: &[&dyn Step],
     options: &RunOptions,
     layout: &OutputLayout,
     progress: &ProgressReport,
@@ -459,7 +476,7 @@ impl ReadRecord {
 /// Runs the steps over one batch and encodes what goes where; or the step that failed, and why.
 fn run_batch(
     records: Vec<ReadRecord>,
-    steps: &[Box<dyn Step>],
+    steps: &[&dyn Step],
     options: &RunOptions,
     stats: &mut Stats,
 ) -> Result<EncodedBatch, (String, StepError)> {
@@ -511,12 +528,7 @@ fn run_batch(
                 Verdict::Reject(rejection) => removed.push((position, doc, rejection)),
             }
         }
-        count_step(
-            &mut stats.by_step,
-            step.as_ref(),
-            seen,
-            &removed[first_removed..],
-        );
+        count_step(&mut stats.by_step, *step, seen, &removed[first_removed..]);
     }
     removed.sort_by_key(|(position, ..)| *position);
     stats.kept += live.len() as u64;

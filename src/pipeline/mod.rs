@@ -1,10 +1,10 @@
-//! Steps, the sharded executor, phased runs for corpus-wide steps, the output layout, stats
-//! and resume.
+//! Steps, the sharded executor, pipelines compiled to graphs of stages (for corpus-wide
+//! steps and clusters), the output layout, stats and resume.
 
 mod config;
 mod executor;
+mod graph;
 mod output;
-mod phases;
 mod stats;
 mod step;
 
@@ -12,8 +12,8 @@ pub use config::{
     key_line_in_table, settings, ConfigError, InputSection, OutputSection, Pipeline, SettingsError,
     StepCatalog,
 };
-pub use executor::{run, PipelineError, Progress, RunOptions, RunSummary};
+pub use executor::{run, run_named, PipelineError, Progress, RunOptions, RunSummary};
+pub use graph::{stage_progress, Graph, StageKind, StagePlan, StageProgress, WORK_DIR};
 pub use output::{output_stems, write_atomic, Marker, OutputLayout, KEPT, QUARANTINE, REJECTED};
-pub use phases::{run_pipeline, WORK_DIR};
 pub use stats::{Stats, StepStats};
 pub use step::{CorpusInput, CorpusStep, PipelineStep, Rejection, Step, StepError, Verdict};

@@ -1,7 +1,7 @@
 //! A per-document pipeline step: look at (and maybe change) a document, then keep or reject it;
 //! and a corpus-wide step, which looks at the whole corpus before it decides.
 
-use crate::corpus::{Document, InputFile, ReadOptions};
+use crate::corpus::{Document, InputFile, ReadOptions, ShardSpec};
 use rayon::prelude::*;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -100,29 +100,41 @@ pub struct CorpusInput<'a> {
     /// The files holding the documents that reach the step, in input order.
     pub files: &'a [InputFile],
     pub read: &'a ReadOptions,
-    /// A folder of the step's own (created empty for each run), for its intermediate files.
+    /// A folder of the step's own, for its stage files.
     pub work_dir: &'a Path,
     /// Worker threads; `None` uses every core.
     pub threads: Option<usize>,
 }
 
-/// A step that must see the whole corpus before it can decide about any document (fuzzy and
-/// line dedup). It first looks at every document that reaches it ([`CorpusStep::prepare`]),
-/// then returns the per-document step that applies its decisions. A pipeline with such steps
-/// runs in phases ([`crate::pipeline::run_pipeline`]).
+/// A step that must see the whole corpus before it can decide about any document (exact, fuzzy
+/// and line dedup). It looks at every document that reaches it in one or more stages
+/// ([`CorpusStep::stages`]), each of which runs as task `i` of `n` over the whole input and
+/// leaves its files in the step's work folder; then [`CorpusStep::decider`] reads those files
+/// and returns the per-document step that applies the decisions. A pipeline with such steps
+/// compiles to a graph of stages ([`crate::pipeline::Graph`]).
 ///
-/// The decisions must depend only on the documents and their order, never on the thread count.
+/// The decisions must depend only on the documents and their order, never on the thread or
+/// task count, and a stage task run twice must leave the same files.
 pub trait CorpusStep: Send + Sync {
     /// Name recorded in rejections and stats (the decision step's name too).
     fn name(&self) -> &str;
 
-    /// What to do instead when a pipeline with this step is to run as one shard of several.
-    fn when_sharded(&self) -> String {
-        "run the steps before it with --shard, then the rest of the pipeline in one task".into()
-    }
+    /// The names of the stages that look at the corpus, in the order they run (each needs every
+    /// task of the one before it).
+    fn stages(&self) -> Vec<&'static str>;
 
-    /// Looks at the whole input and returns the step that decides about each document of it.
-    fn prepare(&self, input: &CorpusInput) -> Result<Box<dyn Step>, StepError>;
+    /// Runs task `task` of stage `stage` (an index into [`CorpusStep::stages`]).
+    fn run_stage(
+        &self,
+        stage: usize,
+        input: &CorpusInput,
+        task: ShardSpec,
+    ) -> Result<(), StepError>;
+
+    /// After every stage: the step that decides about the documents of the input files that
+    /// task `task` of the next pass owns (`ShardSpec::owns` of their position); it may
+    /// load the decisions for those files alone.
+    fn decider(&self, input: &CorpusInput, task: ShardSpec) -> Result<Box<dyn Step>, StepError>;
 }
 
 /// A step of a pipeline: document-local, or corpus-wide.

@@ -69,13 +69,18 @@ pub fn decompress(path: &Path) -> Vec<u8> {
     }
 }
 
-/// All files under `dir` with their bytes, relative paths sorted, for byte-identity checks.
+/// All files under `dir` with their bytes, relative paths sorted, for byte-identity checks;
+/// without the work folder of a pipeline run (`.work`: stage files, task markers with their
+/// timings).
 pub fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".work") {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
             } else {

@@ -77,14 +77,14 @@ pub fn filter(args: FilterArgs) -> Result<()> {
 pub struct RunArgs {
     /// The pipeline file (default: the built-in default pipeline over the bundled corpus).
     #[arg(value_name = "PIPELINE.toml")]
-    pipeline: Option<PathBuf>,
+    pub pipeline: Option<PathBuf>,
     /// Print the built-in default pipeline and exit.
     #[arg(long)]
-    print_default: bool,
+    pub print_default: bool,
     /// Run what `glmkit run` runs without arguments (default pipeline, buckets, vocabulary,
     /// Megatron shards, report) over INPUT instead of the bundled corpus.
     #[arg(long = "default", conflicts_with = "print_default")]
-    use_default: bool,
+    pub use_default: bool,
     /// Input files, directories or globs (default: the pipeline's [input] paths).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<String>,
@@ -93,28 +93,43 @@ pub struct RunArgs {
     pub output: Option<PathBuf>,
     /// Field that holds the document text (default: the pipeline's, else `text`).
     #[arg(long, value_name = "FIELD")]
-    text_field: Option<String>,
+    pub text_field: Option<String>,
     /// Field that holds the document id (default: the pipeline's, else `id`).
     #[arg(long, value_name = "FIELD")]
-    id_field: Option<String>,
+    pub id_field: Option<String>,
     /// Output format of kept/ and rejected/.
     #[arg(long, default_value = "jsonl.zst", value_name = "FORMAT",
           value_parser = ["jsonl", "jsonl.zst", "jsonl.gz", "parquet"])]
-    format: String,
+    pub format: String,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Process only shard i of n of the input files (not with dedup_fuzzy or dedup_lines,
-    /// which need the whole corpus in one task).
+    /// Print the stages the pipeline compiles to (what each runs, reads and writes) and exit.
+    #[arg(long, requires = "pipeline")]
+    pub plan: bool,
+    /// With --plan: print it as JSON, {"stages": [{"index": 0, "name": ..., ...}, ...]}.
+    #[arg(long, requires = "plan")]
+    pub json: bool,
+    /// Run one stage of the pipeline (its index in --plan) as task --shard i/n, as one array
+    /// task of a cluster job does; the stages before it must have finished.
+    #[arg(long, value_name = "K", requires = "pipeline")]
+    pub stage: Option<usize>,
+    /// Run only task i of n: of the stage given by --stage (default: from SLURM_ARRAY_TASK_ID
+    /// and SLURM_ARRAY_TASK_COUNT), or of a pipeline of one stage.
     #[arg(long, value_name = "i/n")]
-    shard: Option<ShardSpec>,
-    /// Redo input files that a previous run already finished (a pipeline with dedup_fuzzy or
-    /// dedup_lines always redoes everything).
+    pub shard: Option<ShardSpec>,
+    /// Without --stage: run each stage as N tasks, one after the other (outputs are the same
+    /// for any N; a cluster runs them at once: `glmkit slurm submit`).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub tasks: usize,
+    /// Start afresh: redo every stage and input file that a previous run already finished
+    /// (with --stage: redo that task). Without it, a run resumes from its completion markers,
+    /// and a run over other inputs or settings starts afresh by itself.
     #[arg(long)]
-    force: bool,
+    pub force: bool,
     /// Exit 0 even when an input file is truncated or corrupt.
     #[arg(long)]
-    allow_partial: bool,
+    pub allow_partial: bool,
     /// Records per output file at most.
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     pub shard_docs: u64,
@@ -126,7 +141,107 @@ pub struct RunArgs {
     pub quiet: bool,
     /// Stop after this many input files, as a killed run would (for tests of resume).
     #[arg(long, hide = true, value_name = "N")]
-    stop_after_files: Option<usize>,
+    pub stop_after_files: Option<usize>,
+    /// Stop after this many stage tasks, as a killed run would (for tests of resume).
+    #[arg(long, hide = true, value_name = "N")]
+    pub stop_after_tasks: Option<usize>,
+}
+
+/// A pipeline file ready to run: its graph, input files, run options and the settings that
+/// make two runs the same run (recorded with the plan).
+pub struct LoadedRun {
+    pub graph: pipeline::Graph,
+    pub files: Vec<glmkit::corpus::InputFile>,
+    pub options: pipeline::RunOptions,
+    pub fingerprint: serde_json::Value,
+    pub output: OutputArgs,
+}
+
+impl RunArgs {
+    /// Reads the pipeline file and resolves inputs, output and options against it.
+    pub fn load(&self, pipeline_path: &std::path::Path) -> Result<LoadedRun> {
+        let text = std::fs::read_to_string(pipeline_path)
+            .with_context(|| format!("reading {}", pipeline_path.display()))?;
+        // The error names the file, line and key; anyhow adds nothing to it.
+        let pipeline = glmkit::steps::load_pipeline(pipeline_path)?;
+        let base = pipeline_path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        let relative = |p: &str| base.join(p).display().to_string();
+        let inputs = if self.inputs.is_empty() {
+            pipeline.input.paths.iter().map(|p| relative(p)).collect()
+        } else {
+            self.inputs.clone()
+        };
+        if inputs.is_empty() {
+            bail!(
+                "no input: give INPUT arguments or `paths` under [input] in {}",
+                pipeline_path.display()
+            );
+        }
+        let output = match (&self.output, &pipeline.output.dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => base.join(dir),
+            (None, None) => bail!(
+                "no output: give --output or `dir` under [output] in {}",
+                pipeline_path.display()
+            ),
+        };
+        let input = InputArgs {
+            inputs,
+            text_field: self
+                .text_field
+                .clone()
+                .or(pipeline.input.text_field.clone())
+                .unwrap_or_else(|| "text".into()),
+            id_field: self.id_field.clone().or(pipeline.input.id_field.clone()),
+        };
+        let out = OutputArgs {
+            output,
+            format: self.format.clone(),
+            threads: self.threads,
+            shard: self.shard,
+            force: self.force,
+            allow_partial: self.allow_partial,
+            shard_docs: self.shard_docs,
+            shard_bytes: self.shard_bytes,
+            quiet: self.quiet,
+            stop_after_files: self.stop_after_files,
+        };
+        let files = input.files()?;
+        let mut options = out.run_options(&input)?;
+        options.stop_after_tasks = self.stop_after_tasks;
+        let fingerprint = serde_json::json!({
+            "pipeline": text,
+            "text_field": input.text_field,
+            "id_field": input.id_field,
+            "format": self.format,
+            "shard_docs": self.shard_docs,
+            "shard_bytes": self.shard_bytes,
+        });
+        Ok(LoadedRun {
+            graph: pipeline::Graph::compile(pipeline.steps),
+            files,
+            options,
+            fingerprint,
+            output: out,
+        })
+    }
+}
+
+/// The plan as `--plan` prints it for people.
+pub fn print_plan(graph: &pipeline::Graph) {
+    for stage in graph.plan() {
+        let shards = if stage.shardable { "shards" } else { "1 task" };
+        println!(
+            "stage {:<3} {:<26} {shards:<7} {}",
+            stage.index,
+            stage.name,
+            stage.steps.join(", ")
+        );
+        println!("          {} -> {}", stage.inputs, stage.outputs);
+    }
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -151,56 +266,38 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         return crate::quickstart::run(&args);
     };
-    // The error names the file, line and key; anyhow adds nothing to it.
-    let pipeline = glmkit::steps::load_pipeline(&pipeline_path)?;
-    let base = pipeline_path
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let relative = |p: &str| base.join(p).display().to_string();
-    let inputs = if args.inputs.is_empty() {
-        pipeline.input.paths.iter().map(|p| relative(p)).collect()
-    } else {
-        args.inputs.clone()
-    };
-    if inputs.is_empty() {
-        bail!(
-            "no input: give INPUT arguments or `paths` under [input] in {}",
-            pipeline_path.display()
-        );
+    let run = args.load(&pipeline_path)?;
+    let graph = &run.graph;
+    if args.plan {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&graph.plan_json())?);
+        } else {
+            print_plan(graph);
+        }
+        return Ok(());
     }
-    let output = match (&args.output, &pipeline.output.dir) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(dir)) => base.join(dir),
-        (None, None) => bail!(
-            "no output: give --output or `dir` under [output] in {}",
-            pipeline_path.display()
-        ),
+    let options = &run.options;
+    let summary = match args.stage {
+        Some(stage) => {
+            graph.run_task(&run.files, stage, options.shard, &run.fingerprint, options)?
+        }
+        None if options.shard.count > 1 => {
+            if graph.plan().len() > 1 {
+                bail!(
+                    "{} compiles to {} stages: run them one at a time, each as --stage K \
+                     --shard i/n (--plan lists them), or all of them with `glmkit slurm submit`",
+                    pipeline_path.display(),
+                    graph.plan().len()
+                );
+            }
+            graph.run_task(&run.files, 0, options.shard, &run.fingerprint, options)?
+        }
+        None => {
+            if args.tasks == 0 {
+                bail!("--tasks must be at least 1");
+            }
+            graph.run_local(&run.files, args.tasks, &run.fingerprint, options)?
+        }
     };
-    let input = InputArgs {
-        inputs,
-        text_field: args
-            .text_field
-            .clone()
-            .or(pipeline.input.text_field.clone())
-            .unwrap_or_else(|| "text".into()),
-        id_field: args.id_field.clone().or(pipeline.input.id_field.clone()),
-    };
-    let out = OutputArgs {
-        output,
-        format: args.format.clone(),
-        threads: args.threads,
-        shard: args.shard,
-        force: args.force,
-        allow_partial: args.allow_partial,
-        shard_docs: args.shard_docs,
-        shard_bytes: args.shard_bytes,
-        quiet: args.quiet,
-        stop_after_files: args.stop_after_files,
-    };
-    let files = input.files()?;
-    let options = out.run_options(&input)?;
-    pipeline.check_shard(options.shard)?;
-    let summary = pipeline::run_pipeline(&files, pipeline.steps, &options)?;
-    out.finish(&summary)
+    run.output.finish(&summary)
 }

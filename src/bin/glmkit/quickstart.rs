@@ -79,7 +79,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
     };
     let piped = output_args(out.join("pipeline"));
     let options = piped.run_options(&input)?;
-    let summary = pipeline::run_pipeline(&input.files()?, pipeline.steps, &options)?;
+    let graph = pipeline::Graph::compile(pipeline.steps);
+    let summary = graph.run_local(&input.files()?, 1, &serde_json::json!({}), &options)?;
     piped.finish(&summary)?;
 
     // 2. CCNet buckets over what the pipeline kept (all three kept, each document labelled).
