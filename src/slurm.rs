@@ -242,7 +242,7 @@ pub fn submit(
     for (stage, tasks) in todo {
         let jobs = split_tasks(tasks, submission.max_array_size);
         let mut ids = Vec::new();
-        for (n, mut job) in jobs.into_iter().enumerate() {
+        for mut job in jobs {
             let stage_jobs = &submission.stages[*stage];
             let text = job_script(run_dir, submission, stage_jobs, &job);
             let dependency = if after.is_empty() {
@@ -252,11 +252,7 @@ pub fn submit(
             };
             if dry_run {
                 let shown = match &dependency {
-                    Some(_) => text.replacen(
-                        "\n",
-                        "\n#SBATCH --dependency=afterok:<the jobs of the stage before>\n",
-                        1,
-                    ),
+                    Some(d) => text.replacen("\n", &format!("\n#SBATCH --dependency={d}\n"), 1),
                     None => text.clone(),
                 };
                 scripts.push(JobScript {
@@ -266,7 +262,9 @@ pub fn submit(
                 });
                 continue;
             }
-            let path = slurm_dir.join(format!("stage-{stage:02}-job-{n}.sh"));
+            // Numbered by the jobs the stage has had, so a resubmission keeps the old scripts.
+            let number = submission.stages[*stage].jobs.len();
+            let path = slurm_dir.join(format!("stage-{stage:02}-job-{number}.sh"));
             std::fs::write(&path, &text).map_err(|e| io(&path, e))?;
             let mut sbatch = Command::new("sbatch");
             sbatch.arg("--parsable");
@@ -294,9 +292,11 @@ pub fn submit(
                 text,
             });
         }
-        if !dry_run {
-            after = ids;
-        }
+        after = if dry_run {
+            vec!["<the jobs of the stage before>".into()]
+        } else {
+            ids
+        };
     }
     Ok(scripts)
 }

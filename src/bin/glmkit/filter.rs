@@ -266,16 +266,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         return crate::quickstart::run(&args);
     };
-    let run = args.load(&pipeline_path)?;
-    let graph = &run.graph;
     if args.plan {
+        // The plan needs the steps alone, not the inputs or the output.
+        let pipeline = glmkit::steps::load_pipeline(&pipeline_path)?;
+        let graph = pipeline::Graph::compile(pipeline.steps);
         if args.json {
             println!("{}", serde_json::to_string_pretty(&graph.plan_json())?);
         } else {
-            print_plan(graph);
+            print_plan(&graph);
         }
         return Ok(());
     }
+    let run = args.load(&pipeline_path)?;
+    let graph = &run.graph;
     let options = &run.options;
     let summary = match args.stage {
         Some(stage) => {
