@@ -72,7 +72,8 @@ pub trait Step: Send + Sync {
 
     /// Whether a verdict can depend on the documents of earlier files (streaming exact dedup
     /// remembers every text it kept). A run with such a step cannot skip the files a previous
-    /// run finished, so [`crate::pipeline::run_pipeline`] redoes them all.
+    /// run finished, so it redoes them all, and its pass cannot shard
+    /// ([`crate::pipeline::Graph`]).
     fn remembers_earlier_files(&self) -> bool {
         false
     }
