@@ -20,7 +20,7 @@ pub struct SlurmArgs {
 enum SlurmCommand {
     /// Submit every stage of a pipeline as `sbatch --array` jobs, each stage after the one
     /// before (the run folder must be on a filesystem every node sees).
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// Tasks done, running and failed per stage, with the end of each failed task's log.
     Status(RunDirArgs),
     /// Resubmit what is not done (cancelling jobs left waiting on a failed stage).
@@ -93,7 +93,7 @@ struct RunDirArgs {
 
 pub fn run(args: SlurmArgs) -> Result<()> {
     match args.command {
-        SlurmCommand::Submit(args) => submit(args),
+        SlurmCommand::Submit(args) => submit(*args),
         SlurmCommand::Status(args) => status(&args.run_dir),
         SlurmCommand::Resume(args) => resume(&args.run_dir),
     }
