@@ -12,13 +12,7 @@ use std::path::{Path, PathBuf};
 /// The near-duplicate fixture split over two files (so that clusters cross files), plus one
 /// malformed record for the quarantine.
 fn corpus(dir: &Path) -> usize {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dedup/neardup-slice.jsonl.zst");
-    let plain = decompress(&fixture);
-    let lines: Vec<&[u8]> = plain
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines = neardup_slice_records();
     std::fs::create_dir_all(dir).unwrap();
     let (first, second) = lines.split_at(lines.len() / 2);
     for (name, part, extra) in [

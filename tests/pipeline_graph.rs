@@ -11,13 +11,7 @@ use std::path::{Path, PathBuf};
 /// The near-duplicate fixture split over four files (clusters and repeated lines cross files),
 /// one malformed record among them.
 fn corpus(dir: &Path) -> PathBuf {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dedup/neardup-slice.jsonl.zst");
-    let plain = decompress(&fixture);
-    let lines: Vec<&[u8]> = plain
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines = neardup_slice_records();
     std::fs::create_dir_all(dir).unwrap();
     for (k, part) in lines.chunks(lines.len().div_ceil(4)).enumerate() {
         let mut body: Vec<u8> = part.join(&b'\n');

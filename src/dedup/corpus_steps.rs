@@ -15,58 +15,40 @@ use super::minhash::MinHashParams;
 use super::{DedupError, Normalization, Stage};
 use crate::corpus::ShardSpec;
 use crate::pipeline::{
-    settings, CorpusInput, CorpusStep, RunOptions, SettingsError, Step, StepError,
+    settings, CorpusInput, CorpusStep, RunOptions, RunSummary, SettingsError, Step, StepError,
 };
 use serde::Deserialize;
+use std::path::Path;
 
-/// `glmkit dedup exact` (in stages) as a pipeline step.
-pub struct ExactStep {
-    pub opts: ExactOptions,
+/// One dedup algorithm as a corpus-wide step: the stages of its command before the filter
+/// stage, then its filter stage's step. The three algorithms differ only in these fields.
+pub struct DedupStep<O> {
+    name: &'static str,
+    /// The stages before the filter: (name in the plan, the command's `--stage`).
+    stages: &'static [(&'static str, Stage)],
+    pub opts: O,
+    /// `exact::run`, `fuzzy::run` or `lines::run`.
+    run: RunStage<O>,
+    /// Loads the filter stage's step for the files of a task.
+    filter: LoadFilter<O>,
 }
 
-/// `glmkit dedup fuzzy` as a pipeline step.
-pub struct FuzzyStep {
-    pub opts: FuzzyOptions,
-}
-
-/// `glmkit dedup lines` as a pipeline step.
-pub struct LinesStep {
-    pub opts: LinesOptions,
-}
+type RunStage<O> =
+    fn(&InputSet, &O, &Path, &RunOptions, Stage) -> Result<Option<RunSummary>, DedupError>;
+type LoadFilter<O> = fn(&InputSet, &O, &Path, ShardSpec) -> Result<Box<dyn Step>, DedupError>;
 
 /// The inputs of the stages, from what the graph gives.
 fn stage_inputs(input: &CorpusInput) -> Result<InputSet, DedupError> {
     InputSet::new(input.files.to_vec(), input.read.clone())
 }
 
-/// The run options of a stage task: the stages before the filter write only to the work
-/// directory.
-fn task_options(input: &CorpusInput, task: ShardSpec) -> RunOptions {
-    let mut run = RunOptions::new(input.work_dir);
-    run.threads = input.threads;
-    run.shard = task;
-    run
-}
-
-/// The `--stage` of the dedup commands that stage `index` of `stages` stands for.
-fn stage_at(stages: &[Stage], index: usize) -> Result<Stage, StepError> {
-    stages
-        .get(index)
-        .copied()
-        .ok_or_else(|| format!("no stage {index} (there are {})", stages.len()).into())
-}
-
-const EXACT_STAGES: [Stage; 2] = [Stage::Signatures, Stage::Buckets];
-const FUZZY_STAGES: [Stage; 3] = [Stage::Signatures, Stage::Buckets, Stage::Cluster];
-const LINES_STAGES: [Stage; 2] = [Stage::Signatures, Stage::Buckets];
-
-impl CorpusStep for ExactStep {
+impl<O: Send + Sync> CorpusStep for DedupStep<O> {
     fn name(&self) -> &str {
-        "dedup_exact"
+        self.name
     }
 
     fn stages(&self) -> Vec<&'static str> {
-        vec!["hashes", "groups"]
+        self.stages.iter().map(|(name, _)| *name).collect()
     }
 
     fn run_stage(
@@ -75,100 +57,73 @@ impl CorpusStep for ExactStep {
         input: &CorpusInput,
         task: ShardSpec,
     ) -> Result<(), StepError> {
-        let stage = stage_at(&EXACT_STAGES, stage)?;
-        let inputs = stage_inputs(input)?;
-        exact::run(
-            &inputs,
+        let (_, stage) = self.stages.get(stage).ok_or_else(|| {
+            format!(
+                "{}: no stage {stage} (there are {})",
+                self.name,
+                self.stages.len()
+            )
+        })?;
+        // The stages before the filter write only to the work directory.
+        let mut run = RunOptions::new(input.work_dir);
+        run.threads = input.threads;
+        run.shard = task;
+        (self.run)(
+            &stage_inputs(input)?,
             &self.opts,
             input.work_dir,
-            &task_options(input, task),
-            stage,
+            &run,
+            *stage,
         )?;
         Ok(())
     }
 
     fn decider(&self, input: &CorpusInput, task: ShardSpec) -> Result<Box<dyn Step>, StepError> {
-        let inputs = stage_inputs(input)?;
-        Ok(Box::new(ExactFilter::load_for(
-            &inputs,
+        Ok((self.filter)(
+            &stage_inputs(input)?,
             &self.opts,
             input.work_dir,
             task,
-        )?))
+        )?)
     }
 }
 
-impl CorpusStep for FuzzyStep {
-    fn name(&self) -> &str {
-        "dedup_fuzzy"
-    }
-
-    fn stages(&self) -> Vec<&'static str> {
-        vec!["signatures", "buckets", "cluster"]
-    }
-
-    fn run_stage(
-        &self,
-        stage: usize,
-        input: &CorpusInput,
-        task: ShardSpec,
-    ) -> Result<(), StepError> {
-        let stage = stage_at(&FUZZY_STAGES, stage)?;
-        let inputs = stage_inputs(input)?;
-        fuzzy::run(
-            &inputs,
-            &self.opts,
-            input.work_dir,
-            &task_options(input, task),
-            stage,
-        )?;
-        Ok(())
-    }
-
-    fn decider(&self, input: &CorpusInput, _task: ShardSpec) -> Result<Box<dyn Step>, StepError> {
-        let inputs = stage_inputs(input)?;
-        Ok(Box::new(FuzzyFilter::load(
-            &inputs,
-            &self.opts,
-            input.work_dir,
-        )?))
+/// `glmkit dedup exact`, in stages: a task's filter loads the removals of its own files.
+fn exact_dedup(opts: ExactOptions) -> DedupStep<ExactOptions> {
+    DedupStep {
+        name: "dedup_exact",
+        stages: &[("hashes", Stage::Signatures), ("groups", Stage::Buckets)],
+        opts,
+        run: exact::run,
+        filter: |inputs, opts, dir, task| {
+            Ok(Box::new(ExactFilter::load_for(inputs, opts, dir, task)?))
+        },
     }
 }
 
-impl CorpusStep for LinesStep {
-    fn name(&self) -> &str {
-        "dedup_lines"
+/// `glmkit dedup fuzzy`: every task's filter loads the clusters of the whole corpus.
+fn fuzzy_dedup(opts: FuzzyOptions) -> DedupStep<FuzzyOptions> {
+    DedupStep {
+        name: "dedup_fuzzy",
+        stages: &[
+            ("signatures", Stage::Signatures),
+            ("buckets", Stage::Buckets),
+            ("cluster", Stage::Cluster),
+        ],
+        opts,
+        run: fuzzy::run,
+        filter: |inputs, opts, dir, _| Ok(Box::new(FuzzyFilter::load(inputs, opts, dir)?)),
     }
+}
 
-    fn stages(&self) -> Vec<&'static str> {
-        vec!["counts", "buckets"]
-    }
-
-    fn run_stage(
-        &self,
-        stage: usize,
-        input: &CorpusInput,
-        task: ShardSpec,
-    ) -> Result<(), StepError> {
-        let stage = stage_at(&LINES_STAGES, stage)?;
-        let inputs = stage_inputs(input)?;
-        lines::run(
-            &inputs,
-            &self.opts,
-            input.work_dir,
-            &task_options(input, task),
-            stage,
-        )?;
-        Ok(())
-    }
-
-    fn decider(&self, input: &CorpusInput, _task: ShardSpec) -> Result<Box<dyn Step>, StepError> {
-        let inputs = stage_inputs(input)?;
-        Ok(Box::new(LinesFilter::load(
-            &inputs,
-            &self.opts,
-            input.work_dir,
-        )?))
+/// `glmkit dedup lines`: the filter looks up units in the frequent-unit files.
+fn lines_dedup(opts: LinesOptions) -> DedupStep<LinesOptions> {
+    DedupStep {
+        name: "dedup_lines",
+        stages: &[("counts", Stage::Signatures), ("buckets", Stage::Buckets)],
+        opts,
+        run: lines::run,
+        filter: |inputs, opts, dir, _| Ok(Box::new(LinesFilter::load(inputs, opts, dir)?)),
     }
 }
 
@@ -269,19 +224,19 @@ pub fn exact_step(table: toml::Table) -> Result<Box<dyn CorpusStep>, SettingsErr
         partitions: at_least_one(s.partitions, defaults.partitions, "partitions")?,
         ..defaults
     };
-    Ok(Box::new(ExactStep { opts }))
+    Ok(Box::new(exact_dedup(opts)))
 }
 
 /// A `dedup_fuzzy` step from its pipeline settings (the options of `glmkit dedup fuzzy`).
 pub fn fuzzy_step(table: toml::Table) -> Result<Box<dyn CorpusStep>, SettingsError> {
     let opts = fuzzy_options(settings(table)?)?;
-    Ok(Box::new(FuzzyStep { opts }))
+    Ok(Box::new(fuzzy_dedup(opts)))
 }
 
 /// A `dedup_lines` step from its pipeline settings (the options of `glmkit dedup lines`).
 pub fn lines_step(table: toml::Table) -> Result<Box<dyn CorpusStep>, SettingsError> {
     let opts = lines_options(settings(table)?)?;
-    Ok(Box::new(LinesStep { opts }))
+    Ok(Box::new(lines_dedup(opts)))
 }
 
 #[cfg(test)]

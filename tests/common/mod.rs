@@ -100,3 +100,14 @@ pub fn tree_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn stats_json(out_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out_dir.join("stats.json")).unwrap()).unwrap()
 }
+
+/// The records (JSON lines, without their newline) of the near-duplicate fixture slice.
+pub fn neardup_slice_records() -> Vec<Vec<u8>> {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dedup/neardup-slice.jsonl.zst");
+    decompress(&fixture)
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
