@@ -30,8 +30,9 @@
 //! finish stage.
 //!
 //! Resume and reruns: each task leaves a marker (`.work/graph/stage-KK/task-IIIII-of-NNNNN.json`)
-//! once its outputs are in place, written under a temporary name and linked into place, so the
-//! first copy of a task to finish wins and a later copy leaves it as it is. A task whose marker
+//! once its outputs are in place, written under a temporary name and linked into place; copies
+//! of one task take turns on a lock file beside it, so a second copy waits for the first and
+//! then leaves its outputs as they are. A task whose marker
 //! exists does nothing; a pass also skips the files it already finished (their markers), so a
 //! killed task redoes only its unfinished files. The run's plan and inputs are recorded in
 //! `.work/graph/plan.json`: a run over other inputs or settings starts afresh (the local
@@ -370,6 +371,9 @@ impl Graph {
                 ));
             }
         }
+        // Copies of one task (a requeued array task, a rerun by hand) take turns: a second copy
+        // waits for the first, then finds its marker and leaves the outputs as they are.
+        let _turn = state.lock_task(stage, task)?;
         if !options.force && state.task_done(stage, task) {
             let layout = OutputLayout {
                 root: options.output.clone(),
@@ -761,6 +765,22 @@ impl State {
     fn task_path(&self, stage: usize, task: ShardSpec) -> PathBuf {
         self.stage_dir(stage)
             .join(format!("task-{:05}-of-{:05}.json", task.index, task.count))
+    }
+
+    /// Holds the task's lock file until the returned file is dropped (an advisory lock, which
+    /// NFSv4 and Lustre with `flock` honour across nodes).
+    fn lock_task(&self, stage: usize, task: ShardSpec) -> Result<std::fs::File, PipelineError> {
+        let path = self.task_path(stage, task).with_extension("lock");
+        let dir = self.stage_dir(stage);
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        file.lock().map_err(|e| io(&path, e))?;
+        Ok(file)
     }
 
     fn task_done(&self, stage: usize, task: ShardSpec) -> bool {
@@ -1207,6 +1227,37 @@ mod tests {
         task(2, 0, 1).unwrap();
         task(3, 0, 1).unwrap();
         assert_eq!(ids(&out.join("kept/a-00000.jsonl")), ["3"]);
+    }
+
+    #[test]
+    fn two_copies_of_a_task_at_once_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = two_files(&dir.path().join("in").tap_mkdir());
+        let graph = graph();
+        let settings = serde_json::json!({});
+        let expected = dir.path().join("expected");
+        graph
+            .run_local(&inputs, 1, &settings, &options(&expected))
+            .unwrap();
+        let out = dir.path().join("out");
+        for stage in 0..graph.plan().len() {
+            std::thread::scope(|scope| {
+                for _ in 0..2 {
+                    scope.spawn(|| {
+                        graph
+                            .run_task(
+                                &inputs,
+                                stage,
+                                ShardSpec::default(),
+                                &settings,
+                                &options(&out),
+                            )
+                            .unwrap()
+                    });
+                }
+            });
+        }
+        assert_eq!(snapshot(&out), snapshot(&expected));
     }
 
     #[test]
