@@ -232,7 +232,7 @@ mod tests {
                 for &(a, b) in &edges {
                     let (a, b) = (dense.index_of(a).unwrap(), dense.index_of(b).unwrap());
                     // Either side first: the roots must not care.
-                    if splitmix(&mut seed) % 2 == 0 {
+                    if splitmix(&mut seed).is_multiple_of(2) {
                         dense.union(a, b);
                     } else {
                         dense.union(b, a);

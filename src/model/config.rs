@@ -121,7 +121,10 @@ impl GlmConfig {
                 return Err(config_error(key, "must be positive"));
             }
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err(config_error(
                 "num_key_value_heads",
                 format!(
@@ -137,7 +140,7 @@ impl GlmConfig {
             ));
         }
         let rotary = self.rotary_dim();
-        if rotary == 0 || rotary % 2 != 0 {
+        if rotary == 0 || !rotary.is_multiple_of(2) {
             return Err(config_error(
                 "partial_rotary_factor",
                 format!(

@@ -28,7 +28,7 @@ impl MappedMatrix {
         cols: usize,
     ) -> Option<Self> {
         let view = files.get(name).ok()?;
-        let aligned = view.data().as_ptr() as usize % std::mem::align_of::<f32>() == 0;
+        let aligned = (view.data().as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>());
         let ok = view.dtype() == safetensors::Dtype::F32
             && view.shape() == [rows, cols]
             && aligned
@@ -45,7 +45,8 @@ impl MappedMatrix {
     fn data(&self) -> candle_core::Result<&[f32]> {
         let view = self.files.get(&self.name)?;
         let bytes = view.data();
-        if bytes.len() != self.rows * self.cols * 4 || bytes.as_ptr() as usize % 4 != 0 {
+        if bytes.len() != self.rows * self.cols * 4 || !(bytes.as_ptr() as usize).is_multiple_of(4)
+        {
             candle_core::bail!("mapped tensor {} changed under us", self.name)
         }
         // SAFETY: length and alignment checked above; the bytes live in the map held by `files`,
