@@ -81,6 +81,16 @@ pub struct Submission {
     pub stages: Vec<StageJobs>,
 }
 
+impl Submission {
+    /// Every job submitted for the run, oldest first.
+    pub fn job_ids(&self) -> Vec<String> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.jobs.iter().map(|j| j.id.clone()))
+            .collect()
+    }
+}
+
 /// A job to submit: the script and the stage it runs.
 #[derive(Debug, Clone)]
 pub struct JobScript {

@@ -11,6 +11,25 @@ pub struct InputFile {
     pub format: Format,
 }
 
+impl InputFile {
+    /// What tells this file apart from an edited or replaced one, cheaply: its path, size and
+    /// modification time in nanoseconds (`{"path", "bytes", "modified_ns"}`). Runs record it
+    /// to check that a later stage or a resumed run reads the same inputs.
+    pub fn identity(&self) -> std::io::Result<serde_json::Value> {
+        let meta = self.path.metadata()?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok(serde_json::json!({
+            "path": self.path.display().to_string(),
+            "bytes": meta.len(),
+            "modified_ns": modified.to_string(),
+        }))
+    }
+}
+
 /// Expands files, directories (recursively; files of unknown extension inside are skipped) and
 /// glob patterns into corpus files, sorted by path and without repeats, so that the order (and
 /// thus "first occurrence" and shard assignment) does not depend on the file system.

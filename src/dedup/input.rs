@@ -144,17 +144,7 @@ impl InputSet {
             .files
             .iter()
             .map(|f| {
-                let meta = f.path.metadata().map_err(|e| DedupError::io(&f.path, e))?;
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                let mut entry = serde_json::json!({
-                    "path": f.path.display().to_string(),
-                    "bytes": meta.len(),
-                    "modified_ns": modified.to_string(),
-                });
+                let mut entry = f.identity().map_err(|e| DedupError::io(&f.path, e))?;
                 if self.checksums {
                     entry["xxh3"] = format!("{:016x}", content_checksum(&f.path)?).into();
                 }

@@ -108,7 +108,7 @@ pub enum PipelineError {
 }
 
 /// What a run did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     /// The files this shard owns, processed now or skipped as already done.
     pub shard: Stats,

@@ -302,22 +302,21 @@ impl Graph {
     }
 
     /// Readies `out` for this run: an earlier run there over the same inputs and settings is
-    /// resumed (returns true) unless `force`; anything else there of these inputs is removed
-    /// and the plan recorded afresh.
+    /// left to resume unless `force`; otherwise what is there of these inputs is removed and
+    /// the plan recorded afresh.
     pub fn prepare(
         &self,
         inputs: &[InputFile],
         fingerprint: &serde_json::Value,
         out: &Path,
         force: bool,
-    ) -> Result<bool, PipelineError> {
+    ) -> Result<(), PipelineError> {
         let state = State::new(out);
         let record = self.record(inputs, fingerprint)?;
         if !force && state.read_plan()?.as_ref() == Some(&record) {
-            return Ok(true);
+            return Ok(());
         }
-        self.start_afresh(inputs, &state, &record)?;
-        Ok(false)
+        self.start_afresh(inputs, &state, &record)
     }
 
     /// Runs task `task` of stage `stage`, as one array task of a cluster job does: the stages
@@ -380,10 +379,8 @@ impl Graph {
             };
             let total = layout.total_stats().unwrap_or_default();
             return Ok(RunSummary {
-                shard: Stats::default(),
                 total,
-                processed_files: 0,
-                skipped_files: 0,
+                ..RunSummary::default()
             });
         }
         self.run_task_unchecked(inputs, stage, task, options)
@@ -440,12 +437,7 @@ impl Graph {
                 seconds: started.elapsed().as_secs_f64(),
             },
         )?;
-        Ok(summary.unwrap_or(RunSummary {
-            shard: Stats::default(),
-            total: Stats::default(),
-            processed_files: 0,
-            skipped_files: 0,
-        }))
+        Ok(summary.unwrap_or_default())
     }
 
     /// Task `task` of pass `pass`: the executor over the pass's input files that it owns.
@@ -551,12 +543,7 @@ impl Graph {
         let layout = OutputLayout::create(out).map_err(|e| io(out, e))?;
         let stems = output_stems(inputs);
         let last = self.passes.len() - 1;
-        let mut summary = RunSummary {
-            shard: Stats::default(),
-            total: Stats::default(),
-            processed_files: 0,
-            skipped_files: 0,
-        };
+        let mut summary = RunSummary::default();
         for (j, stem) in stems.iter().enumerate() {
             if !task.owns(j) {
                 continue;
@@ -568,6 +555,7 @@ impl Graph {
             }
             let mut passes = Vec::new();
             let mut moved = Vec::new();
+            let mut read_by_later = Vec::new();
             for pass in 0..self.passes.len() {
                 let from = OutputLayout {
                     root: pass_dir(out, pass),
@@ -583,7 +571,8 @@ impl Graph {
                     let relative = Path::new(output);
                     let dir = relative.parent().unwrap_or(Path::new(""));
                     if dir == Path::new(KEPT) && pass < last {
-                        continue; // the next pass's input
+                        read_by_later.push(from.root.join(output)); // the next pass's input
+                        continue;
                     }
                     let name = relative
                         .file_name()
@@ -614,14 +603,8 @@ impl Graph {
                 .write_marker(stem, &marker)
                 .map_err(|e| io(&layout.root, e))?;
             // The copies of its documents that later passes read are no longer needed.
-            for pass in 0..last {
-                let from = OutputLayout {
-                    root: pass_dir(out, pass),
-                };
-                if let Some(kept) = from.read_marker(stem).as_ref().and_then(kept_part) {
-                    let path = from.root.join(kept);
-                    let _ = std::fs::remove_file(path);
-                }
+            for path in read_by_later {
+                let _ = std::fs::remove_file(path);
             }
             summary.shard.merge(&marker.stats);
             summary.processed_files += 1;
@@ -644,20 +627,10 @@ impl Graph {
         inputs: &[InputFile],
         fingerprint: &serde_json::Value,
     ) -> Result<serde_json::Value, PipelineError> {
-        let mut files = Vec::new();
-        for input in inputs {
-            let meta = std::fs::metadata(&input.path).map_err(|e| io(&input.path, e))?;
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            files.push(serde_json::json!([
-                input.path.to_string_lossy(),
-                meta.len(),
-                modified.to_string()
-            ]));
-        }
+        let files = inputs
+            .iter()
+            .map(|input| input.identity().map_err(|e| io(&input.path, e)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(serde_json::json!({
             "stages": self.plan,
             "inputs": files,

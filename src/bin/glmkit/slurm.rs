@@ -5,8 +5,9 @@ use crate::filter::RunArgs;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use glmkit::corpus::ShardSpec;
-use glmkit::pipeline::stage_progress;
-use glmkit::slurm::{self, JobOptions, StageJobs, Submission, TaskState};
+use glmkit::pipeline::{stage_progress, StageProgress};
+use glmkit::slurm::{self, JobOptions, QueueState, StageJobs, Submission, TaskState};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Run a pipeline on a Slurm cluster: one array job per stage, chained with afterok.
@@ -244,41 +245,57 @@ fn report_submitted(run_dir: &Path, submission: &Submission, scripts: &[slurm::J
     );
 }
 
-/// Every task's state, per stage.
-fn states(run_dir: &Path, submission: &Submission) -> Result<Vec<Vec<TaskState>>> {
-    let ids: Vec<String> = submission
+/// Where a submitted run stands: each stage's markers, Slurm's word on every array task of the
+/// run, and from both every task's state, per stage. Read once per command.
+struct RunState {
+    progress: Vec<StageProgress>,
+    queue: BTreeMap<(String, usize), QueueState>,
+    tasks: Vec<Vec<TaskState>>,
+}
+
+fn run_state(run_dir: &Path, submission: &Submission) -> Result<RunState> {
+    let queue = slurm::queue_states(&submission.job_ids())?;
+    let progress = submission
         .stages
         .iter()
-        .flat_map(|s| s.jobs.iter().map(|j| j.id.clone()))
-        .collect();
-    let queue = slurm::queue_states(&ids)?;
-    submission
+        .map(|stage| stage_progress(run_dir, stage.index))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tasks = submission
         .stages
         .iter()
-        .map(|stage| {
-            let progress = stage_progress(run_dir, stage.index)?;
+        .zip(&progress)
+        .map(|(stage, progress)| {
             // Markers of another task count (a stage begun by hand) do not count here.
-            let done = if progress.tasks == Some(stage.tasks) {
-                progress.done
+            let done: &[usize] = if progress.tasks == Some(stage.tasks) {
+                &progress.done
             } else {
-                Vec::new()
+                &[]
             };
-            Ok(slurm::task_states(stage, &done, &queue))
+            slurm::task_states(stage, done, &queue)
         })
-        .collect()
+        .collect();
+    Ok(RunState {
+        progress,
+        queue,
+        tasks,
+    })
 }
 
 fn status(run_dir: &Path) -> Result<()> {
     let submission = slurm::load(run_dir)?;
-    let states = states(run_dir, &submission)?;
+    let state = run_state(run_dir, &submission)?;
     let mut unfinished = 0;
-    for (stage, tasks) in submission.stages.iter().zip(&states) {
+    for ((stage, tasks), progress) in submission
+        .stages
+        .iter()
+        .zip(&state.tasks)
+        .zip(&state.progress)
+    {
         let count = |f: &dyn Fn(&TaskState) -> bool| tasks.iter().filter(|t| f(t)).count();
         let done = count(&|t| *t == TaskState::Done);
         let running = count(&|t| matches!(t, TaskState::Live(s) if s == "RUNNING"));
         let waiting = count(&|t| matches!(t, TaskState::Live(s) if s != "RUNNING"));
         let failed = count(&|t| matches!(t, TaskState::Failed(_) | TaskState::NotSubmitted));
-        let progress = stage_progress(run_dir, stage.index)?;
         let time = if done > 0 {
             format!(", slowest task {:.1} s", progress.slowest_seconds)
         } else {
@@ -311,11 +328,11 @@ fn status(run_dir: &Path) -> Result<()> {
 
 fn resume(run_dir: &Path) -> Result<()> {
     let mut submission = slurm::load(run_dir)?;
-    let states = states(run_dir, &submission)?;
+    let state = run_state(run_dir, &submission)?;
     let live: Vec<String> = submission
         .stages
         .iter()
-        .zip(&states)
+        .zip(&state.tasks)
         .flat_map(|(stage, tasks)| {
             tasks
                 .iter()
@@ -336,12 +353,8 @@ fn resume(run_dir: &Path) -> Result<()> {
         );
     }
     // Jobs left waiting on a dependency that can never be met would never run: cancel them.
-    let ids: Vec<String> = submission
-        .stages
-        .iter()
-        .flat_map(|s| s.jobs.iter().map(|j| j.id.clone()))
-        .collect();
-    let stuck: Vec<String> = slurm::queue_states(&ids)?
+    let stuck: Vec<String> = state
+        .queue
         .into_iter()
         .filter(|(_, q)| q.state == "PENDING" && q.reason == "DependencyNeverSatisfied")
         .map(|((job, index), _)| format!("{job}_{index}"))
@@ -351,7 +364,7 @@ fn resume(run_dir: &Path) -> Result<()> {
     let todo: Vec<(usize, Vec<usize>)> = submission
         .stages
         .iter()
-        .zip(&states)
+        .zip(&state.tasks)
         .map(|(stage, tasks)| {
             let missing: Vec<usize> = (0..stage.tasks)
                 .filter(|&t| tasks[t] != TaskState::Done)
