@@ -823,7 +823,10 @@ fn link_into_place(path: &Path, bytes: &[u8]) -> Result<bool, PipelineError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique to this call: two writers in one process (threads) must not share it either.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}-{call}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
