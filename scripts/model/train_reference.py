@@ -11,11 +11,11 @@ Steps (all deterministic from SEED):
   4. Save bf16 safetensors + config.json + tokenizer.json and train_report.json (data, settings,
      losses, held-out loss) in OUT.
 
-Run (the shipped model: --steps 3000, 43 minutes on the project's 2-core VM; without --steps,
+Run (the shipped model: --steps 6000, 73 minutes on the project's 2-core VM; without --steps,
   as many steps as fit in --minutes):
   cargo build --release
   nice -n 10 python scripts/model/train_reference.py \
-      --corpus /path/to/clean.jsonl.zst --glmkit target/release/glmkit --out data/model --steps 3000
+      --corpus /path/to/clean.jsonl.zst --glmkit target/release/glmkit --out data/model --steps 6000
 Needs torch, transformers (5.x), safetensors, zstandard.
 """
 import argparse

@@ -130,6 +130,8 @@ pub fn histogram(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 13))
             .margin(6)
+            // Room for the last power of ten, centred on the right edge.
+            .margin_right(16)
             .x_label_area_size(30)
             .y_label_area_size(30)
             .build_cartesian_2d(lo..hi, 0f64..top)
@@ -140,10 +142,10 @@ pub fn histogram(
             .x_labels(((hi - lo).round() as usize + 1).clamp(2, 8))
             .y_labels(4)
             .x_desc(x_desc)
-            // The axis is log10: label the powers of ten only.
+            // The axis is log10: label the powers of ten only, as 1, 10, 100, 1000, 10k.
             .x_label_formatter(&|x| {
                 if (x - x.round()).abs() < 1e-6 {
-                    short_number(10f64.powf(x.round()))
+                    power_of_ten(x.round() as i32)
                 } else {
                     String::new()
                 }
@@ -171,20 +173,61 @@ pub fn histogram(
     Ok(svg)
 }
 
-/// 1234567 -> "1.2M": axis labels stay short.
+/// 10^exponent as an axis label: "0.1", "1", "10", "1000", "10k", "1M".
+fn power_of_ten(exponent: i32) -> String {
+    if (0..=3).contains(&exponent) {
+        10u64.pow(exponent as u32).to_string()
+    } else {
+        short_number(10f64.powi(exponent))
+    }
+}
+
+/// 1234567 -> "1.2M", 0.50 -> "0.5", 20.0 -> "20": axis labels stay short, without trailing
+/// zeros, so that the ticks of one axis read alike.
 pub fn short_number(x: f64) -> String {
     let a = x.abs();
-    if a >= 1e9 {
-        format!("{:.1}G", x / 1e9)
+    let (value, decimals, suffix) = if a >= 1e9 {
+        (x / 1e9, 1, "G")
     } else if a >= 1e6 {
-        format!("{:.1}M", x / 1e6)
+        (x / 1e6, 1, "M")
     } else if a >= 1e4 {
-        format!("{:.0}k", x / 1e3)
+        (x / 1e3, 0, "k")
     } else if a >= 100.0 || a == 0.0 {
-        format!("{x:.0}")
+        (x, 0, "")
     } else if a >= 1.0 {
-        format!("{x:.1}")
+        (x, 1, "")
     } else {
-        format!("{x:.2}")
+        (x, 2, "")
+    };
+    let mut digits = format!("{value:.decimals$}");
+    if digits.contains('.') {
+        digits.truncate(digits.trim_end_matches('0').trim_end_matches('.').len());
+    }
+    digits + suffix
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn powers_of_ten_are_labelled_without_decimals() {
+        let labels: Vec<String> = (-2..=6).map(power_of_ten).collect();
+        assert_eq!(
+            labels,
+            ["0.01", "0.1", "1", "10", "100", "1000", "10k", "100k", "1M"]
+        );
+    }
+
+    #[test]
+    fn short_numbers_drop_trailing_zeros() {
+        let labels: Vec<String> = [0.0, 0.05, 0.5, 1.0, 2.5, 20.0, 150.0, 12_345.0, 2_500_000.0]
+            .into_iter()
+            .map(short_number)
+            .collect();
+        assert_eq!(
+            labels,
+            ["0", "0.05", "0.5", "1", "2.5", "20", "150", "12k", "2.5M"]
+        );
     }
 }
