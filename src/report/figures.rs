@@ -145,7 +145,7 @@ pub fn histogram(
             // The axis is log10: label the powers of ten only, as 1, 10, 100, 1000, 10k.
             .x_label_formatter(&|x| {
                 if (x - x.round()).abs() < 1e-6 {
-                    power_of_ten(x.round() as i32)
+                    short_number(10f64.powf(x.round()))
                 } else {
                     String::new()
                 }
@@ -171,15 +171,6 @@ pub fn histogram(
         root.present().map_err(draw_error)?;
     }
     Ok(svg)
-}
-
-/// 10^exponent as an axis label: "0.1", "1", "10", "1000", "10k", "1M".
-fn power_of_ten(exponent: i32) -> String {
-    if (0..=3).contains(&exponent) {
-        10u64.pow(exponent as u32).to_string()
-    } else {
-        short_number(10f64.powi(exponent))
-    }
 }
 
 /// 1234567 -> "1.2M", 0.50 -> "0.5", 20.0 -> "20": axis labels stay short, without trailing
@@ -212,7 +203,9 @@ mod tests {
 
     #[test]
     fn powers_of_ten_are_labelled_without_decimals() {
-        let labels: Vec<String> = (-2..=6).map(power_of_ten).collect();
+        let labels: Vec<String> = (-2..=6)
+            .map(|e| short_number(10f64.powf(f64::from(e))))
+            .collect();
         assert_eq!(
             labels,
             ["0.01", "0.1", "1", "10", "100", "1000", "10k", "100k", "1M"]
