@@ -12,7 +12,7 @@ all those noisy documents.
 
 Run: python scripts/model/per_byte_check.py CORPUS_DIR [--glmkit target/release/glmkit]
      [--model builtin]
-Needs the zstd command.
+Needs zstandard (as make_reference_eval.py, whose reader and cut it uses).
 """
 import argparse
 import collections
@@ -22,13 +22,10 @@ import os
 import subprocess
 import tempfile
 
+from make_reference_eval import MAX_BYTES, cut, read
+
 REPETITION = ("repeated-lines", "boilerplate")
-SLICE = 256
-
-
-def read_zst(path):
-    data = subprocess.run(["zstd", "-dc", path], capture_output=True, check=True).stdout
-    return [json.loads(line) for line in data.split(b"\n") if line.strip()]
+MIN_BYTES = 64  # a second slice shorter than this is left out
 
 
 def read_jsonl(path):
@@ -37,30 +34,32 @@ def read_jsonl(path):
 
 
 def second_slice(text):
+    """The MAX_BYTES after the first MAX_BYTES, both ends at character boundaries."""
     data = text.encode("utf-8")
-    start = SLICE
+    start = MAX_BYTES
     while start < len(data) and (data[start] & 0xC0) == 0x80:
         start += 1
-    return data[start:start + SLICE].decode("utf-8", errors="ignore")
+    return cut(data[start:].decode("utf-8"))
+
+
+def set_b_text(doc, in_a):
+    """What set B holds of a corpus document, or None."""
+    if doc["id"] in in_a:
+        text = second_slice(doc["text"])
+        return text if len(text.encode()) >= MIN_BYTES else None
+    return cut(doc["text"]) if "defect" in doc else None
 
 
 def make_set_b(corpus, set_a, out):
     os.makedirs(out, exist_ok=True)
     in_a = {d["id"] for d in set_a}
-    with open(os.path.join(out, "clean.jsonl"), "w", encoding="utf-8") as f:
-        for d in read_zst(os.path.join(corpus, "clean.jsonl.zst")):
-            text = second_slice(d["text"]) if d["id"] in in_a else ""
-            if len(text.encode()) >= 64:
-                f.write(json.dumps({"id": d["id"], "lang": d["lang"], "text": text}) + "\n")
-    with open(os.path.join(out, "noisy.jsonl"), "w", encoding="utf-8") as f:
-        for d in read_zst(os.path.join(corpus, "noisy.jsonl.zst")):
-            if d["id"] in in_a:
-                text = second_slice(d["text"])
-                if len(text.encode()) < 64:
-                    continue
-            else:
-                text = d["text"].encode("utf-8")[:SLICE].decode("utf-8", errors="ignore")
-            f.write(json.dumps({"id": d["id"], "defect": d["defect"], "text": text}) + "\n")
+    for name, label in (("clean", "lang"), ("noisy", "defect")):
+        with open(os.path.join(out, f"{name}.jsonl"), "w", encoding="utf-8") as f:
+            for d in read(os.path.join(corpus, f"{name}.jsonl.zst")):
+                text = set_b_text(d, in_a)
+                if text is not None:
+                    rec = {"id": d["id"], label: d[label], "text": text}
+                    f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
 def auc(noisy, clean):
